@@ -1,0 +1,82 @@
+"""`/health` (liveness) and `/health/ready` (database and, when configured, broker reachable)."""
+
+from __future__ import annotations
+
+import time
+from functools import wraps
+
+from django.conf import settings
+from django.db import connections
+from django.http import JsonResponse
+from django.urls import path
+
+from common.errors import ErrorCode, json_error
+
+
+def get_only(view):
+    """Like Django's require_GET (GET and HEAD only), but the 405 is the JSON envelope, not an empty page."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD"):
+            response = json_error(405, ErrorCode.METHOD_NOT_ALLOWED, f'Method "{request.method}" not allowed.')
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@get_only
+def liveness(request):
+    """The process answers: nothing else is checked."""
+    return JsonResponse({"status": "ok", "service": settings.SERVICE_NAME})
+
+
+def check_database() -> dict:
+    """Run `SELECT 1` on every configured database."""
+    started = time.perf_counter()
+    try:
+        for alias in connections:
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return {"status": "down", "error": type(exc).__name__}
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def check_broker() -> dict:
+    """Open (and close) a connection to the Celery broker, with a short timeout."""
+    from kombu import Connection
+
+    started = time.perf_counter()
+    broker_url = getattr(settings, "CELERY_BROKER_URL", "")
+    try:
+        with Connection(
+            broker_url, transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}), connect_timeout=2
+        ) as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return {"status": "down", "error": type(exc).__name__}
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+@get_only
+def readiness(request):
+    """200 when the database (and the broker, if the service uses one) answers; else 503."""
+    checks = {"database": check_database()}
+    if getattr(settings, "CELERY_BROKER_URL", ""):
+        checks["broker"] = check_broker()
+    ready = all(check["status"] == "ok" for check in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "service": settings.SERVICE_NAME, "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+urlpatterns = [
+    path("health", liveness, name="health"),
+    path("health/", liveness),
+    path("health/ready", readiness, name="health-ready"),
+    path("health/ready/", readiness),
+]

@@ -1,0 +1,59 @@
+"""JSON logs: one object per line with time, level, service, correlation_id, message and extras."""
+
+from __future__ import annotations
+
+import logging
+
+from pythonjsonlogger.json import JsonFormatter
+
+from common.correlation import get_correlation_id
+
+
+class ContextFilter(logging.Filter):
+    """Stamps every record with the service name and the current correlation id."""
+
+    def __init__(self, service: str = "") -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.service = self.service
+        if not getattr(record, "correlation_id", ""):
+            record.correlation_id = get_correlation_id()
+        return True
+
+
+class ServiceJsonFormatter(JsonFormatter):
+    """python-json-logger with the project's field names."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("timestamp", "time")
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
+        super().__init__("%(levelname)s %(name)s %(service)s %(correlation_id)s %(message)s", *args, **kwargs)
+
+
+def logging_config(service: str, level: str = "INFO") -> dict:
+    """The LOGGING setting of a service: JSON lines on stderr, correlation id on each."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"context": {"()": ContextFilter, "service": service}},
+        "formatters": {"json": {"()": ServiceJsonFormatter}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "filters": ["context"],
+                "formatter": "json",
+            }
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "django": {"handlers": ["console"], "level": level, "propagate": False},
+            # Django logs every 4xx as a warning with the request attached; the access log says it once.
+            "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+            "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+            "celery": {"handlers": ["console"], "level": level, "propagate": False},
+            # The server-less broker has no host; kombu warns about it on every connection.
+            "kombu.connection": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        },
+    }

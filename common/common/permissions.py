@@ -1,0 +1,88 @@
+"""Role permissions from the token claims: customer, agent, approved agent, admin, service key."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from rest_framework.permissions import BasePermission
+
+from common.errors import ErrorCode
+
+CUSTOMER = "customer"
+AGENT = "agent"
+ADMIN = "admin"
+ROLES = (CUSTOMER, AGENT, ADMIN)
+
+SERVICE_KEY_HEADER = "X-Service-Key"
+
+
+def _role(request) -> str:
+    user = request.user
+    return getattr(user, "role", "") if user and user.is_authenticated else ""
+
+
+def is_approved_agent(user) -> bool:
+    """An agent an admin has approved."""
+    return getattr(user, "role", "") == AGENT and bool(getattr(user, "is_approved", False))
+
+
+class _RolePermission(BasePermission):
+    allowed_roles: tuple[str, ...] = ()
+    message = "Your role does not allow this."
+    code = ErrorCode.PERMISSION_DENIED
+
+    def has_permission(self, request, view) -> bool:
+        role = _role(request)
+        if role not in self.allowed_roles:
+            return False
+        if role == AGENT and not is_approved_agent(request.user):
+            # Instance attributes: DRF reads them to build the 403 for this request only.
+            self.message = "Your agent account is waiting for an admin's approval."
+            self.code = ErrorCode.AGENT_NOT_APPROVED
+            return False
+        return True
+
+
+class IsCustomer(_RolePermission):
+    """Role customer."""
+
+    allowed_roles = (CUSTOMER,)
+
+
+class IsApprovedAgent(_RolePermission):
+    """Role agent, approved by an admin."""
+
+    allowed_roles = (AGENT,)
+
+
+class IsAdmin(_RolePermission):
+    """Role admin."""
+
+    allowed_roles = (ADMIN,)
+
+
+class IsAdminOrApprovedAgent(_RolePermission):
+    """An admin, or an approved agent."""
+
+    allowed_roles = (ADMIN, AGENT)
+
+
+class IsAgent(BasePermission):
+    """Role agent, approved or not (to see their own status)."""
+
+    message = "Your role does not allow this."
+
+    def has_permission(self, request, view) -> bool:
+        return _role(request) == AGENT
+
+
+class HasServiceKey(BasePermission):
+    """Service-to-service calls: the X-Service-Key header must match SERVICE_KEY."""
+
+    message = "A valid service key is required."
+
+    def has_permission(self, request, view) -> bool:
+        sent = request.META.get("HTTP_X_SERVICE_KEY", "")
+        expected = settings.SERVICE_KEY
+        return bool(sent) and bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())

@@ -1,0 +1,217 @@
+"""Small views that use `common` the way services do."""
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import OperationalError
+from django.http import Http404
+from django.urls import path
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from common.api import both_slashes, ok, paginate
+from common.errors import DomainError, InvalidInput
+from common.health import urlpatterns as health_urlpatterns
+from common.http import ServiceClient
+from common.outbox.models import OutboxMessage
+from common.permissions import HasServiceKey, IsAdmin, IsAdminOrApprovedAgent, IsAgent, IsApprovedAgent, IsCustomer
+
+logger = logging.getLogger("lms.tests")
+
+
+class Rows(list):
+    """A list that counts like a queryset."""
+
+    def count(self, *args) -> int:
+        return len(self)
+
+
+NUMBERS = Rows(range(1, 46))
+
+
+class EchoView(APIView):
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        amount = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=1)
+
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        amount = serializer.validated_data["amount"]
+        if amount == 13:
+            raise InvalidInput.on("amount", "Unlucky.")
+        logger.info("echoed", extra={"amount": str(amount)})
+        return ok({"amount": amount})
+
+
+class LineSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+
+
+class AddressSerializer(serializers.Serializer):
+    city = serializers.CharField()
+
+
+class NestedView(APIView):
+    """Nested serializers, so DRF reports errors as nested dicts and lists of dicts."""
+
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        address = AddressSerializer()
+        lines = LineSerializer(many=True)
+
+    def post(self, request):
+        self.InputSerializer(data=request.data).is_valid(raise_exception=True)
+        return ok({})
+
+
+class LoanLocked(DomainError):
+    status_code = 409
+    code = "loan_not_editable"
+    default_message = "An approved loan cannot be edited."
+
+
+class Teapot(exceptions.APIException):
+    status_code = 418
+    default_code = "teapot"
+    default_detail = "I am a teapot."
+
+
+RAISED = {
+    "parse": lambda: exceptions.ParseError(),
+    "authentication-failed": lambda: exceptions.AuthenticationFailed("Nope."),
+    "not-authenticated": lambda: exceptions.NotAuthenticated(),
+    "permission-denied": lambda: exceptions.PermissionDenied(),
+    "drf-not-found": lambda: exceptions.NotFound(),
+    "http404": lambda: Http404("no such loan 12 in table loans_loan"),
+    "django-permission-denied": lambda: DjangoPermissionDenied("internal reason"),
+    "throttled": lambda: exceptions.Throttled(wait=3.2),
+    "unsupported-media": lambda: exceptions.UnsupportedMediaType("text/csv"),
+    "not-acceptable": lambda: exceptions.NotAcceptable(),
+    "non-field-validation": lambda: exceptions.ValidationError("Dates are in the wrong order."),
+    "other-api-exception": lambda: Teapot(),
+    "domain": lambda: LoanLocked(),
+    "database-down": lambda: OperationalError("could not connect to server at 10.0.0.5"),
+    "data-too-big": lambda: RequestDataTooBig(),
+}
+
+
+class RaiseView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request, kind: str):
+        raise RAISED[kind]()
+
+
+class BoomView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        raise RuntimeError("secret internals")
+
+
+def plain_boom(request):
+    raise RuntimeError("secret internals of a plain view")
+
+
+def plain_forbidden(request):
+    raise DjangoPermissionDenied("internal reason")
+
+
+def plain_suspicious(request):
+    raise SuspiciousOperation("tampered cookie for user 5")
+
+
+class NumbersView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        return ok(paginate(NUMBERS, request.query_params, list))
+
+
+class OutboxPageView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        rows = OutboxMessage.objects.order_by("created_at", "event_id")
+        return ok(paginate(rows, request.query_params, lambda page: [row.name for row in page]))
+
+
+def role_view(*permissions):
+    class RoleView(APIView):
+        permission_classes = list(permissions)
+
+        def get(self, request):
+            user = request.user
+            return ok({"user_id": user.id, "role": user.role, "is_approved": user.is_approved})
+
+    return RoleView.as_view()
+
+
+class DefaultsView(APIView):
+    """No permission_classes of its own: the shared DRF defaults apply."""
+
+    def get(self, request):
+        return ok({"price": serializers.DecimalField(max_digits=6, decimal_places=2).to_representation("12.5")})
+
+
+class ThrottledView(APIView):
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "tiny"
+
+    def get(self, request):
+        return ok({})
+
+
+class InternalView(APIView):
+    authentication_classes = []  # service-to-service: the key, not a user token
+    permission_classes = [HasServiceKey]
+
+    def get(self, request):
+        return ok({})
+
+
+class UpstreamView(APIView):
+    """Asks another service, the way loan_service asks user_service."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        client = ServiceClient(settings.UPSTREAM_URL, service_name="upstream", read_timeout=0.3, max_retries=0)
+        reply = client.get_json("/api/thing")
+        return ok({"upstream_status": reply.status, "upstream": reply.data})
+
+
+urlpatterns = [
+    *both_slashes("echo", EchoView.as_view()),
+    path("nested", NestedView.as_view()),
+    path("raise/<str:kind>", RaiseView.as_view()),
+    path("boom", BoomView.as_view()),
+    path("plain/boom", plain_boom),
+    path("plain/forbidden", plain_forbidden),
+    path("plain/suspicious", plain_suspicious),
+    path("numbers", NumbersView.as_view()),
+    path("outbox-page", OutboxPageView.as_view()),
+    path("customer", role_view(IsCustomer)),
+    path("agent", role_view(IsAgent)),
+    path("approved-agent", role_view(IsApprovedAgent)),
+    path("admin-only", role_view(IsAdmin)),
+    path("staff", role_view(IsAdminOrApprovedAgent)),
+    path("defaults", DefaultsView.as_view()),
+    path("throttled", ThrottledView.as_view()),
+    path("internal", InternalView.as_view()),
+    path("upstream", UpstreamView.as_view()),
+    *health_urlpatterns,
+]
+
+handler400 = "common.errors.handler400"
+handler403 = "common.errors.handler403"
+handler404 = "common.errors.handler404"
+handler500 = "common.errors.handler500"
