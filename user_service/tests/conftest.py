@@ -1,0 +1,61 @@
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from common.testing import skip_unless_postgres
+from tests.factories import UserFactory
+from users.models import Approval, Role
+from users.services import issue_tokens
+
+PASSWORD = "correct-Horse-7"
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_unless_postgres(items)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+class Api(APIClient):
+    def as_user(self, user):
+        self.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_tokens(user)['access']}")
+        return self
+
+    def as_token(self, token: str):
+        self.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return self
+
+
+@pytest.fixture
+def api():
+    return Api()
+
+
+@pytest.fixture
+def customer(db):
+    return UserFactory(role=Role.CUSTOMER)
+
+
+@pytest.fixture
+def other_customer(db):
+    return UserFactory(role=Role.CUSTOMER)
+
+
+@pytest.fixture
+def agent(db):
+    return UserFactory(role=Role.AGENT, approval=Approval.APPROVED)
+
+
+@pytest.fixture
+def pending_agent(db):
+    return UserFactory(role=Role.AGENT, approval=Approval.PENDING)
+
+
+@pytest.fixture
+def admin(db):
+    return UserFactory(role=Role.ADMIN, is_staff=True, is_superuser=True)

@@ -1,0 +1,141 @@
+"""user_service settings: every value from the environment, with a development default."""
+
+from datetime import timedelta
+from pathlib import Path
+
+from common.celery_config import COMMON_CELERY_SETTINGS, broker_settings
+from common.django_settings import SERVICE_MIDDLEWARE, SERVICE_TEMPLATES, web_basics
+from common.drf import rest_framework_settings, spectacular_settings
+from common.env import (
+    database_from_env,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    is_development,
+    var_dir,
+)
+from common.logging import logging_config
+
+SERVICE_NAME = "user_service"
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = var_dir(__file__)
+
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", "dev-only-user-service-secret-key-change-me")  # Django signing key
+DEBUG = env_bool("DJANGO_DEBUG", False)  # never true outside development
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver", "user-service"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])  # origins allowed to post the admin forms
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "django_prometheus",
+    "common.outbox",
+    "users",
+]
+
+MIDDLEWARE = SERVICE_MIDDLEWARE
+ROOT_URLCONF = "user_service.urls"
+WSGI_APPLICATION = "user_service.wsgi.application"
+
+TEMPLATES = SERVICE_TEMPLATES
+
+# DATABASE_URL (PostgreSQL in production and CI), else var/user_service.sqlite3.
+DATABASES = {"default": database_from_env(sqlite_path=VAR_DIR / "user_service.sqlite3")}
+
+AUTH_USER_MODEL = "users.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+globals().update(web_basics(var=VAR_DIR, service=SERVICE_NAME))
+
+# --- Tokens -------------------------------------------------------------------
+# The private key signs; only this service has it. Previous public keys stay in
+# the JWKS (and keep verifying) until the tokens they signed have expired.
+KEYS_DIR = VAR_DIR / "keys"
+JWT_PRIVATE_KEY_PATH = env_str("JWT_PRIVATE_KEY_PATH", str(KEYS_DIR / "jwt_private.pem"))
+JWT_PREVIOUS_PUBLIC_KEY_PATHS = env_list("JWT_PREVIOUS_PUBLIC_KEY_PATHS", [])
+JWT_ISSUER = env_str("JWT_ISSUER", "lms-user-service")  # `iss` of every token
+JWT_AUDIENCE = env_str("JWT_AUDIENCE", "lms")  # `aud` every service expects
+if is_development() and not env_str("JWT_PRIVATE_KEY_PATH"):
+    from common.keys import ensure_dev_keypair
+
+    ensure_dev_keypair(KEYS_DIR)
+
+SIMPLE_JWT = {
+    "ALGORITHM": "RS256",
+    "SIGNING_KEY": Path(JWT_PRIVATE_KEY_PATH).read_text() if Path(JWT_PRIVATE_KEY_PATH).exists() else "",
+    "VERIFYING_KEY": "",  # verification picks the key by `kid` (users.tokens.KeyIdTokenBackend)
+    "AUDIENCE": JWT_AUDIENCE,
+    "ISSUER": JWT_ISSUER,
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_ACCESS_LIFETIME_SECONDS", 300)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_REFRESH_LIFETIME_SECONDS", 86_400)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_CLAIM": "user_id",
+    "USER_ID_FIELD": "id",
+    "AUTH_TOKEN_CLASSES": ("users.tokens.AccessToken",),
+    "TOKEN_TYPE_CLAIM": "token_type",
+    "JTI_CLAIM": "jti",
+}
+if not SIMPLE_JWT["SIGNING_KEY"] and not is_development():
+    from common.env import ConfigurationError
+
+    raise ConfigurationError(f"JWT_PRIVATE_KEY_PATH ({JWT_PRIVATE_KEY_PATH}) must name a readable RSA private key")
+
+# --- API ----------------------------------------------------------------------
+REST_FRAMEWORK = rest_framework_settings(
+    authentication=["users.authentication.UserJWTAuthentication"],
+    throttle_rates={
+        "login_ip": env_str("LOGIN_RATE_PER_IP", "10/min"),  # login attempts per client IP
+        "login_email": env_str("LOGIN_RATE_PER_EMAIL", "10/min"),  # login attempts per email
+    },
+)
+SPECTACULAR_SETTINGS = spectacular_settings(
+    title="user_service", description="Users, roles, agent approval, tokens and the public key set."
+)
+# Service-to-service calls to /internal/ carry this key.
+SERVICE_KEY = env_secret("SERVICE_KEY", "dev-only-service-key")
+# Only this many proxies in front of the service are trusted for X-Forwarded-For (the gateway: 1).
+NUM_PROXIES = env_int("NUM_PROXIES", 1)
+
+CACHES = {
+    # Throttle counters. Set REDIS_URL when running several processes so limits are shared.
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("REDIS_URL")}
+        if env_str("REDIS_URL")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# --- Events -------------------------------------------------------------------
+globals().update(broker_settings(VAR_DIR))
+globals().update(COMMON_CELERY_SETTINGS)
+CELERY_APP = "user_service.celery.app"
+OUTBOX_RELAY_INTERVAL = env_float("OUTBOX_RELAY_INTERVAL", 0.2)  # seconds between relay passes when idle
+
+LOGGING = logging_config(SERVICE_NAME, env_str("LOG_LEVEL", "INFO"))
+
+if not is_development():
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)

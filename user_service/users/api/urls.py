@@ -1,0 +1,22 @@
+from common.api import both_slashes
+from users.api import views
+from users.api.internal import InternalUserView
+
+public_urlpatterns = [
+    *both_slashes("signup", views.SignupView.as_view(), "signup"),
+    *both_slashes("login", views.LoginView.as_view(), "login"),
+    *both_slashes("token/refresh", views.TokenRefreshView.as_view(), "token-refresh"),
+    *both_slashes("logout", views.LogoutView.as_view(), "logout"),
+    *both_slashes("profile", views.ProfileView.as_view(), "profile"),
+    *both_slashes("change-password", views.ChangePasswordView.as_view(), "change-password"),
+    *both_slashes("create-admin", views.CreateAdminView.as_view(), "create-admin"),
+    *both_slashes("list-agents", views.ListCustomersView.as_view(), "list-agents"),
+    *both_slashes("list-users", views.ListUsersView.as_view(), "list-users"),
+    *both_slashes("list-approvals", views.ListApprovalsView.as_view(), "list-approvals"),
+    *both_slashes("approve-delete/<int:user_id>", views.ApproveDeleteAgentView.as_view(), "approve-delete"),
+    *both_slashes(".well-known/jwks.json", views.JwksView.as_view(), "jwks"),
+]
+
+internal_urlpatterns = [
+    *both_slashes("users/<int:user_id>", InternalUserView.as_view(), "internal-user"),
+]

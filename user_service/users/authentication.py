@@ -1,0 +1,17 @@
+"""DRF authentication for user_service: the access token, checked against the user row."""
+
+from rest_framework import exceptions
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
+
+
+class UserJWTAuthentication(JWTAuthentication):
+    """simplejwt's authentication with plain-message errors (the envelope carries them)."""
+
+    def authenticate(self, request):
+        try:
+            return super().authenticate(request)
+        except InvalidToken as exc:
+            raise exceptions.AuthenticationFailed("Token is invalid or expired.") from exc
+        except AuthenticationFailed as exc:
+            raise exceptions.AuthenticationFailed("User is inactive or unknown.") from exc

@@ -1,0 +1,60 @@
+"""user_service's error codes and domain errors; mapped to the envelope by common.errors."""
+
+from enum import StrEnum
+
+from common.errors import DomainError
+
+
+class UserErrorCode(StrEnum):
+    EMAIL_TAKEN = "email_taken"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    AGENT_REJECTED = "agent_rejected"
+    TOKEN_REVOKED = "token_revoked"
+    WRONG_PASSWORD = "wrong_password"
+    USER_NOT_FOUND = "user_not_found"
+    AGENT_ALREADY_DECIDED = "agent_already_decided"
+
+
+class EmailTaken(DomainError):
+    status_code = 409
+    code = UserErrorCode.EMAIL_TAKEN
+    default_message = "A user with this email already exists."
+
+
+class InvalidCredentials(DomainError):
+    status_code = 401
+    code = UserErrorCode.INVALID_CREDENTIALS
+    default_message = "Email or password is incorrect."
+
+
+class AgentRejected(DomainError):
+    status_code = 403
+    code = UserErrorCode.AGENT_REJECTED
+    default_message = "Your agent account was rejected by an admin."
+
+
+class TokenRevoked(DomainError):
+    status_code = 401
+    code = UserErrorCode.TOKEN_REVOKED
+    default_message = "This token is no longer valid. Sign in again."
+
+
+class WrongPassword(DomainError):
+    status_code = 400
+    code = UserErrorCode.WRONG_PASSWORD
+    default_message = "The current password is incorrect."
+
+    def __init__(self) -> None:
+        super().__init__(details={"old_password": ["The current password is incorrect."]})
+
+
+class UserNotFound(DomainError):
+    status_code = 404
+    code = UserErrorCode.USER_NOT_FOUND
+    default_message = "No such user."
+
+
+class AgentAlreadyDecided(DomainError):
+    status_code = 409
+    code = UserErrorCode.AGENT_ALREADY_DECIDED
+    default_message = "Only an agent waiting for approval can be approved or rejected."

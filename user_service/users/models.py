@@ -1,0 +1,82 @@
+"""Users: email sign-in, a role, and an approval state for agents."""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class Role(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    AGENT = "agent", "Agent"
+    ADMIN = "admin", "Admin"
+
+
+class Approval(models.TextChoices):
+    PENDING = "pending", "Waiting for approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class UserManager(BaseUserManager):
+    """Creates rows only; the rules (validation, events) live in users.services."""
+
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **fields) -> User:
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **fields) -> User:
+        fields.update(role=Role.ADMIN, approval=Approval.APPROVED, is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in: customer, agent or admin."""
+
+    email = models.EmailField(max_length=254, unique=True)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    role = models.CharField(max_length=16, choices=Role.choices, db_index=True)
+    approval = models.CharField(max_length=16, choices=Approval.choices, default=Approval.APPROVED, db_index=True)
+    is_active = models.BooleanField(default=True, help_text="False once deleted: the row stays for the audit trail.")
+    is_staff = models.BooleanField(default=False, help_text="May sign in to this service's admin site.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["first_name", "last_name"]
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Case-insensitive uniqueness enforced by the database, so concurrent signups cannot both win.
+            models.UniqueConstraint(Lower("email"), name="users_user_email_ci_unique"),
+            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="users_user_role_valid"),
+            models.CheckConstraint(condition=models.Q(approval__in=Approval.values), name="users_user_approval_valid"),
+            models.CheckConstraint(
+                condition=models.Q(role="agent") | models.Q(approval="approved"),
+                name="users_user_only_agents_await_approval",
+            ),
+        ]
+        indexes = [models.Index(fields=["role", "approval", "-created_at"], name="users_role_approval_idx")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_approved(self) -> bool:
+        return self.approval == Approval.APPROVED
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()

@@ -1,0 +1,28 @@
+"""Login throttles: per client IP and per email, so neither a spray nor a focused guess goes far."""
+
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class _SettingsRateThrottle(SimpleRateThrottle):
+    """Reads its rate when used, not at import, so an operator's (or a test's) setting applies."""
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class LoginPerIPThrottle(_SettingsRateThrottle):
+    scope = "login_ip"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class LoginPerEmailThrottle(_SettingsRateThrottle):
+    scope = "login_email"
+
+    def get_cache_key(self, request, view):
+        email = request.data.get("email") if isinstance(request.data, dict) else None
+        if not isinstance(email, str) or not email.strip():
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": email.strip().lower()}
