@@ -1,0 +1,106 @@
+"""loan_service settings: every value from the environment, with a development default."""
+
+from decimal import Decimal
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from common.celery_config import COMMON_CELERY_SETTINGS, broker_settings
+from common.django_settings import SERVICE_MIDDLEWARE, SERVICE_TEMPLATES, token_verification, web_basics
+from common.drf import rest_framework_settings, spectacular_settings
+from common.env import (
+    database_from_env,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    is_development,
+    var_dir,
+)
+from common.logging import logging_config
+
+SERVICE_NAME = "loan_service"
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = var_dir(__file__)
+
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", "dev-only-loan-service-secret-key-change-me")  # Django signing key
+DEBUG = env_bool("DJANGO_DEBUG", False)  # never true outside development
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver", "loan-service"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])  # origins allowed to post the admin forms
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_prometheus",
+    "simple_history",
+    "common.outbox",
+    "loans",
+]
+
+MIDDLEWARE = SERVICE_MIDDLEWARE
+ROOT_URLCONF = "loan_service.urls"
+WSGI_APPLICATION = "loan_service.wsgi.application"
+
+TEMPLATES = SERVICE_TEMPLATES
+
+# DATABASE_URL (PostgreSQL in production and CI), else var/loan_service.sqlite3.
+DATABASES = {"default": database_from_env(sqlite_path=VAR_DIR / "loan_service.sqlite3")}
+
+# The Django admin signs in against user_service (role admin only); no local passwords.
+AUTHENTICATION_BACKENDS = ["common.admin_sso.UserServiceAdminBackend"]
+USER_SERVICE_URL = env_str("USER_SERVICE_URL", "http://127.0.0.1:8001")  # base URL of user_service
+
+globals().update(web_basics(var=VAR_DIR, service=SERVICE_NAME))
+
+# --- Tokens (verified with user_service's public keys only) --------------------
+globals().update(token_verification(var=VAR_DIR))
+
+# --- API ----------------------------------------------------------------------
+REST_FRAMEWORK = rest_framework_settings(authentication=["common.authentication.ServiceJWTAuthentication"])
+SPECTACULAR_SETTINGS = spectacular_settings(
+    title="loan_service", description="Loans, EMI and repayment schedule, row-locked decisions, history."
+)
+SERVICE_KEY = env_secret("SERVICE_KEY", "dev-only-service-key")  # sent to user_service's /internal/
+USER_SERVICE_TIMEOUT = env_float("USER_SERVICE_TIMEOUT", 2.0)  # seconds to wait for the customer check
+
+
+# --- Lending policy -------------------------------------------------------------
+# Annual rate (percent) by principal: "lower bound:rate" pairs, ascending. A loan
+# keeps the rate it was given; changing this affects new loans and edits only.
+def _rate_tiers(pairs: list[str]) -> list[tuple[Decimal, Decimal]]:
+    try:
+        tiers = [(Decimal(bound), Decimal(rate)) for bound, rate in (pair.split(":") for pair in pairs)]
+    except (ValueError, ArithmeticError) as error:
+        raise ImproperlyConfigured(
+            f'LOAN_RATE_TIERS must be "bound:rate" pairs, e.g. "10000.00:8.45" ({error})'
+        ) from None
+    if not tiers:
+        raise ImproperlyConfigured("LOAN_RATE_TIERS needs at least one tier")
+    return tiers
+
+
+LOAN_RATE_TIERS = _rate_tiers(env_list("LOAN_RATE_TIERS", ["10000.00:8.45", "1000000.00:10.00", "2500000.00:12.00"]))
+LOAN_MIN_PRINCIPAL = Decimal(env_str("LOAN_MIN_PRINCIPAL", "10000.00"))  # smallest principal lent
+LOAN_MAX_PRINCIPAL = Decimal(env_str("LOAN_MAX_PRINCIPAL", "100000000.00"))  # largest principal lent
+LOAN_MAX_MONTHS = env_int("LOAN_MAX_MONTHS", 480)  # longest term in months
+
+# --- Events -------------------------------------------------------------------
+globals().update(broker_settings(VAR_DIR))
+globals().update(COMMON_CELERY_SETTINGS)
+CELERY_APP = "loan_service.celery.app"
+OUTBOX_RELAY_INTERVAL = env_float("OUTBOX_RELAY_INTERVAL", 0.2)  # seconds between relay passes when idle
+
+LOGGING = logging_config(SERVICE_NAME, env_str("LOG_LEVEL", "INFO"))
+
+if not is_development():
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)

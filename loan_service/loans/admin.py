@@ -1,0 +1,47 @@
+"""The operators' view of loans: filters, search, the history, and decisions through the services."""
+
+from django.contrib import admin, messages
+from simple_history.admin import SimpleHistoryAdmin
+
+from common.admin_sso import remote_user_id
+from common.errors import DomainError
+from loans import services
+from loans.models import Loan
+
+
+@admin.register(Loan)
+class LoanAdmin(SimpleHistoryAdmin):
+    list_display = ["id", "customer_id", "agent_id", "principal", "interest", "months", "emi", "status", "created_at"]
+    list_filter = ["status", "created_at", "start_date", "decided_at"]
+    search_fields = ["=id", "=customer_id", "=agent_id"]
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in Loan._meta.fields]
+    history_list_display = ["status", "principal", "months"]
+    actions = ["approve_loans", "reject_loans"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # loans come from agents through the API, which checks the customer
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the history is the audit trail; loans are never deleted
+
+    @admin.action(description="Approve selected NEW loans")
+    def approve_loans(self, request, queryset):
+        self._decide(request, queryset, Loan.Status.APPROVED)
+
+    @admin.action(description="Reject selected NEW loans")
+    def reject_loans(self, request, queryset):
+        self._decide(request, queryset, Loan.Status.REJECTED)
+
+    def _decide(self, request, queryset, status: str) -> None:
+        admin_id = remote_user_id(request.user)
+        done, skipped = 0, 0
+        for loan_id in queryset.values_list("id", flat=True):
+            try:
+                services.decide_loan(loan_id=loan_id, admin_id=admin_id, status=status, note="Decided in the admin.")
+                done += 1
+            except DomainError:
+                skipped += 1
+        self.message_user(request, f"{done} loan(s) {status.lower()}.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} skipped: already decided.", messages.WARNING)

@@ -1,0 +1,86 @@
+"""The shapes more than one loan view returns: a loan, a page of loans, a schedule row."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from common.api import DEFAULT_PAGE_SIZE
+from loans.models import Loan
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+LOAN_FIELDS = [
+    "id",
+    "customer_id",
+    "agent_id",
+    "principal",
+    "interest",
+    "months",
+    "emi",
+    "amount",
+    "total_interest",
+    "status",
+    "start_date",
+    "end_date",
+    "decided_by",
+    "decided_at",
+    "decision_note",
+    "created_at",
+    "updated_at",
+]
+
+
+class LoanOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Loan
+        fields = LOAN_FIELDS
+
+
+def _when(value) -> str | None:
+    """A date or datetime as DRF writes it (ISO 8601, UTC as Z)."""
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def loan_data(loan: Loan) -> dict:
+    """LoanOutput's shape, built directly: lists of loans are the hot path and DRF's per-field work dominated it."""
+    return {
+        "id": loan.id,
+        "customer_id": loan.customer_id,
+        "agent_id": loan.agent_id,
+        "principal": f"{loan.principal:.2f}",
+        "interest": f"{loan.interest:.2f}",
+        "months": loan.months,
+        "emi": f"{loan.emi:.2f}",
+        "amount": f"{loan.amount:.2f}",
+        "total_interest": f"{loan.total_interest:.2f}",
+        "status": loan.status,
+        "start_date": _when(loan.start_date),
+        "end_date": _when(loan.end_date),
+        "decided_by": loan.decided_by,
+        "decided_at": _when(loan.decided_at),
+        "decision_note": loan.decision_note,
+        "created_at": _when(loan.created_at),
+        "updated_at": _when(loan.updated_at),
+    }
+
+
+class LoanPageOutput(serializers.Serializer):
+    """API.md's page of loans (documentation only: pages are built by common.api.paginate)."""
+
+    count = serializers.IntegerField()
+    page = serializers.IntegerField()
+    page_size = serializers.IntegerField(default=DEFAULT_PAGE_SIZE)
+    next = serializers.IntegerField(allow_null=True)
+    previous = serializers.IntegerField(allow_null=True)
+    results = LoanOutput(many=True)
+
+
+class InstalmentOutput(serializers.Serializer):
+    month = serializers.IntegerField()
+    due_date = serializers.DateField(allow_null=True)
+    payment = serializers.DecimalField(**MONEY)
+    principal = serializers.DecimalField(**MONEY)
+    interest = serializers.DecimalField(**MONEY)
+    balance = serializers.DecimalField(**MONEY)

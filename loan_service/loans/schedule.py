@@ -1,0 +1,103 @@
+"""EMI, repayment schedule and rate policy: pure `Decimal` arithmetic, no Django.
+
+The rules are API.md's: EMI is the equal monthly instalment on the reducing
+balance, rounded half-up to cents; each month's interest is the balance times
+the monthly rate, rounded; the last month pays what is left, so the balance
+ends at exactly 0.00; `amount` is the sum of the payments.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+def to_cents(value: Decimal) -> Decimal:
+    """Round half-up to two decimals, once."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def monthly_rate(annual_percent: Decimal) -> Decimal:
+    """The monthly rate as a fraction: 12 % a year is 0.01 a month."""
+    return Decimal(annual_percent) / 1200
+
+
+def emi(principal: Decimal, annual_percent: Decimal, months: int) -> Decimal:
+    """The equal monthly instalment: P·r·(1+r)^n / ((1+r)^n - 1), or P/n without interest."""
+    if months < 1:
+        raise ValueError("months must be at least 1")
+    principal = Decimal(principal)
+    with localcontext() as context:
+        context.prec = 50  # (1+r)^480 needs the headroom; the result is rounded once at the end
+        rate = monthly_rate(annual_percent)
+        if rate == 0:
+            return to_cents(principal / months)
+        growth = (1 + rate) ** months
+        return to_cents(principal * rate * growth / (growth - 1))
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` calendar months later, clamped to the month's last day (31 Jan + 1 = 28/29 Feb)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class Instalment:
+    month: int
+    due_date: date | None
+    payment: Decimal
+    principal: Decimal
+    interest: Decimal
+    balance: Decimal
+
+
+@dataclass(frozen=True)
+class Repayment:
+    """What a loan costs: the instalment, the totals and every month."""
+
+    emi: Decimal
+    amount: Decimal
+    total_interest: Decimal
+    instalments: tuple[Instalment, ...]
+
+
+def repayment(principal: Decimal, annual_percent: Decimal, months: int, *, start: date | None = None) -> Repayment:
+    """The full schedule; due dates are filled in when the loan has a start date."""
+    principal = to_cents(Decimal(principal))
+    instalment = emi(principal, annual_percent, months)
+    rate = monthly_rate(annual_percent)
+    balance = principal
+    rows = []
+    for month in range(1, months + 1):
+        interest = to_cents(balance * rate)
+        # The last month pays what is left. With a high rate over a long term the
+        # EMI's rounding can repay the balance early; then a month pays no more than is owed.
+        principal_part = balance if month == months else min(instalment - interest, balance)
+        payment = principal_part + interest
+        balance -= principal_part
+        due = add_months(start, month) if start else None
+        rows.append(Instalment(month, due, payment, principal_part, interest, balance))
+    amount = sum((row.payment for row in rows), ZERO)
+    return Repayment(emi=instalment, amount=amount, total_interest=amount - principal, instalments=tuple(rows))
+
+
+def rate_for(principal: Decimal, tiers: Sequence[tuple[Decimal, Decimal]]) -> Decimal:
+    """The annual rate of the highest tier whose lower bound `principal` reaches.
+
+    `tiers` are (lower bound, rate) pairs; a principal under the first bound
+    gets the first tier's rate (the minimum principal is checked elsewhere).
+    """
+    ordered = sorted(tiers)
+    rate = ordered[0][1]
+    for bound, tier_rate in ordered:
+        if principal >= bound:
+            rate = tier_rate
+    return Decimal(rate)

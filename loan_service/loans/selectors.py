@@ -1,0 +1,101 @@
+"""Every read of loan_service that is more than a .get(): lists, visibility rules, history."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db.models import QuerySet
+
+from common.permissions import ADMIN, CUSTOMER, is_approved_agent
+from loans.errors import LoanNotFound
+from loans.models import Loan
+
+# Fields a history entry reports; timestamps and ids are not "changes".
+HISTORY_FIELDS = [
+    "principal",
+    "interest",
+    "months",
+    "emi",
+    "amount",
+    "total_interest",
+    "status",
+    "start_date",
+    "end_date",
+    "decided_by",
+    "decided_at",
+    "decision_note",
+]
+
+
+def list_loans(
+    *, status: str | None = None, customer_id: int | None = None, agent_id: int | None = None, ordering: str = ""
+) -> QuerySet[Loan]:
+    """All loans for admins and approved agents, filtered; newest first unless `ordering` says otherwise."""
+    loans = Loan.objects.all()
+    if status:
+        loans = loans.filter(status=status)
+    if customer_id is not None:
+        loans = loans.filter(customer_id=customer_id)
+    if agent_id is not None:
+        loans = loans.filter(agent_id=agent_id)
+    if ordering:
+        loans = loans.order_by(ordering, "-id" if ordering.startswith("-") else "id")
+    if customer_id is None and agent_id is None:
+        # Filtered by status alone: the total is the kept count, not a scan of the index.
+        loans = loans.counted_by_status([status] if status else Loan.Status.values)
+    return loans
+
+
+def list_loans_for_customer(*, customer_id: int, status: str | None = None) -> QuerySet[Loan]:
+    """A customer's own loans, newest first."""
+    return list_loans(customer_id=customer_id, status=status)
+
+
+def get_loan_for(user, loan_id: int) -> Loan:
+    """The loan if `user` may see it: admins and approved agents see all, a customer only their own.
+
+    Anything else is LoanNotFound, so a customer cannot learn that another's loan exists.
+    """
+    loan = Loan.objects.filter(pk=loan_id).first()
+    if loan is None:
+        raise LoanNotFound()
+    if user.role == ADMIN or is_approved_agent(user):
+        return loan
+    if user.role == CUSTOMER and loan.customer_id == user.id:
+        return loan
+    raise LoanNotFound()
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def history_of(loan: Loan) -> list[dict]:
+    """Every change of the loan, oldest first: what kind, who, the status after it and the changed fields."""
+    entries = []
+    previous = None
+    for record in loan.history.order_by("history_date", "history_id"):
+        fields = {}
+        for name in HISTORY_FIELDS:
+            old = getattr(previous, name) if previous is not None else None
+            new = getattr(record, name)
+            if previous is None and new in (None, ""):
+                continue
+            if old != new:
+                fields[name] = [_plain(old), _plain(new)]
+        entries.append(
+            {
+                "changed_at": record.history_date,
+                "changed_by": record.history_user_id,
+                "change": record.history_change_reason or {"+": "created", "~": "updated"}.get(record.history_type),
+                "status": record.status,
+                "fields": fields,
+            }
+        )
+        previous = record
+    return entries

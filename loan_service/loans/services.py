@@ -1,0 +1,143 @@
+"""Every write of loan_service: one function per use case, one transaction, events through the outbox."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from common import events
+from common.errors import InvalidInput
+from common.outbox import publisher as outbox
+from loans import schedule
+from loans.customers import ensure_customer
+from loans.errors import LoanAlreadyDecided, LoanNotEditable, LoanNotFound
+from loans.models import Loan, LoanStatusCount
+
+DECISIONS = {Loan.Status.APPROVED: events.LoanApproved, Loan.Status.REJECTED: events.LoanRejected}
+
+
+def rate_for(principal: Decimal) -> Decimal:
+    """The annual rate the lender's policy (settings.LOAN_RATE_TIERS) gives this principal."""
+    return schedule.rate_for(principal, settings.LOAN_RATE_TIERS)
+
+
+def check_terms(*, principal: Decimal, months: int) -> None:
+    """Raise InvalidInput naming each field outside the lending limits."""
+    details = {}
+    if not settings.LOAN_MIN_PRINCIPAL <= principal <= settings.LOAN_MAX_PRINCIPAL:
+        details["principal"] = [
+            f"Must be between {settings.LOAN_MIN_PRINCIPAL:,.2f} and {settings.LOAN_MAX_PRINCIPAL:,.2f}."
+        ]
+    if not 1 <= months <= settings.LOAN_MAX_MONTHS:
+        details["months"] = [f"Must be between 1 and {settings.LOAN_MAX_MONTHS}."]
+    if details:
+        raise InvalidInput(details=details)
+
+
+def quote(*, principal: Decimal, months: int) -> tuple[Decimal, schedule.Repayment]:
+    """The rate and repayment a loan of these terms would get today; saves nothing."""
+    check_terms(principal=principal, months=months)
+    rate = rate_for(principal)
+    return rate, schedule.repayment(principal, rate, months)
+
+
+def _event(payload_class: type[events.LoanEvent], loan: Loan) -> events.LoanEvent:
+    return payload_class(
+        loan_id=loan.pk,
+        customer_id=loan.customer_id,
+        agent_id=loan.agent_id,
+        principal=loan.principal,
+        interest=loan.interest,
+        months=loan.months,
+        emi=loan.emi,
+        amount=loan.amount,
+        total_interest=loan.total_interest,
+        status=loan.status,
+        decided_by=loan.decided_by,
+        decision_note=loan.decision_note,
+    )
+
+
+def count_status_changes(changes: dict[str, int]) -> None:
+    """Add each delta to its status's count, in the caller's transaction.
+
+    Rows are locked in status order, so a decision (two rows) and a creation
+    (one) never deadlock. A positive delta is an upsert (a missing row is
+    created, not skipped); a negative one updates the row its loan was counted in.
+    """
+    table = connection.ops.quote_name(LoanStatusCount._meta.db_table)
+    with connection.cursor() as cursor:
+        for status, delta in sorted(changes.items()):
+            if delta > 0:
+                cursor.execute(
+                    f"INSERT INTO {table} (status, count) VALUES (%s, %s) "  # noqa: S608 - the table name is ours
+                    f"ON CONFLICT (status) DO UPDATE SET count = {table}.count + EXCLUDED.count",
+                    [status, delta],
+                )
+            else:
+                LoanStatusCount.objects.filter(status=status).update(count=F("count") + delta)
+
+
+def create_loan(*, agent_id: int, customer_id: int, principal: Decimal, months: int) -> Loan:
+    """An approved agent requests a loan for a customer; user_service must confirm the customer first.
+
+    The customer check happens before the transaction: if user_service is
+    down the caller gets a 503 and nothing is written.
+    """
+    check_terms(principal=principal, months=months)
+    ensure_customer(customer_id)
+    loan = Loan(customer_id=customer_id, agent_id=agent_id)
+    loan.set_terms(principal=principal, months=months, interest=rate_for(principal))
+    loan.record_change(by=agent_id, change="created")
+    with transaction.atomic():
+        loan.save()
+        outbox.publish(_event(events.LoanCreated, loan))
+        count_status_changes({Loan.Status.NEW: 1})
+    return loan
+
+
+def _locked(loan_id: int) -> Loan:
+    try:
+        return Loan.objects.select_for_update().get(pk=loan_id)
+    except Loan.DoesNotExist:
+        raise LoanNotFound() from None
+
+
+def edit_loan(*, loan_id: int, agent_id: int, principal: Decimal | None = None, months: int | None = None) -> Loan:
+    """Change the terms of a NEW loan; the rate, EMI and totals are recomputed. Never overwrites a decision."""
+    with transaction.atomic():
+        loan = _locked(loan_id)
+        if loan.is_decided:
+            raise LoanNotEditable()
+        new_principal = loan.principal if principal is None else principal
+        new_months = loan.months if months is None else months
+        check_terms(principal=new_principal, months=new_months)
+        loan.set_terms(principal=new_principal, months=new_months, interest=rate_for(new_principal))
+        loan.record_change(by=agent_id, change="updated")
+        loan.save()
+        outbox.publish(_event(events.LoanUpdated, loan))
+    return loan
+
+
+def decide_loan(*, loan_id: int, admin_id: int, status: str, note: str = "") -> Loan:
+    """Approve or reject a NEW loan. Exactly one of concurrent decisions wins; the others get 409."""
+    if status not in DECISIONS:
+        raise InvalidInput.on("status", "Must be APPROVED or REJECTED.")
+    with transaction.atomic():
+        loan = _locked(loan_id)
+        if loan.is_decided:
+            raise LoanAlreadyDecided()
+        now = timezone.now()
+        if status == Loan.Status.APPROVED:
+            loan.approve(by=admin_id, at=now, on=now.date())
+        else:
+            loan.reject(by=admin_id, at=now, note=note)
+        loan.record_change(by=admin_id, change=status.lower())
+        loan.save()
+        outbox.publish(_event(DECISIONS[status], loan))
+        count_status_changes({Loan.Status.NEW: -1, status: 1})
+    return loan

@@ -1,0 +1,140 @@
+"""Fixtures: tokens signed like user_service's, and a real HTTP server standing in for user_service."""
+
+from __future__ import annotations
+
+import json
+import threading
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from common.testing import skip_unless_postgres, test_keys
+from loans import customers, services
+
+CUSTOMER_ID, OTHER_CUSTOMER_ID, AGENT_ID, PENDING_AGENT_ID, ADMIN_ID = 3, 4, 7, 8, 1
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_unless_postgres(items)
+
+
+class FakeUserService(ThreadingHTTPServer):
+    """Answers GET /internal/users/{id} like user_service does, from `users`; counts the calls."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.users: dict[int, dict] = {}
+        self.logins: dict[tuple[str, str], dict] = {}
+        self.calls: list[dict] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FakeUserService
+
+    def do_GET(self):
+        self.server.calls.append({"path": self.path, "headers": dict(self.headers)})
+        user_id = int(self.path.rstrip("/").rsplit("/", 1)[-1])
+        if self.headers.get("X-Service-Key") != settings.SERVICE_KEY:
+            self._reply(403, {"success": False, "error": {"code": "permission_denied"}})
+        elif user_id in self.server.users:
+            self._reply(200, {"success": True, "data": self.server.users[user_id]})
+        else:
+            self._reply(404, {"success": False, "error": {"code": "user_not_found"}})
+
+    def do_POST(self):  # user_service's login, for the admin sign-in
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        account = self.server.logins.get((body.get("email"), body.get("password")))
+        if self.path.rstrip("/") != "/api/user/login" or account is None:
+            self._reply(401, {"success": False, "error": {"code": "invalid_credentials"}})
+        else:
+            self._reply(200, {"success": True, "data": {"access": "x", "refresh": "y", "user": account}})
+
+    def _reply(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def user_service_server():
+    server = FakeUserService()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _wiring(settings, user_service_server):
+    """Tokens verified with the test key; the customer check goes to the fake user_service."""
+    settings.JWT_PUBLIC_KEY_PATHS = [str(test_keys.public_path)]
+    settings.JWT_JWKS_URL = ""
+    settings.USER_SERVICE_URL = user_service_server.url
+    user_service_server.users = {
+        CUSTOMER_ID: {"id": CUSTOMER_ID, "role": "customer", "is_active": True, "email": "c@example.com"},
+        OTHER_CUSTOMER_ID: {"id": OTHER_CUSTOMER_ID, "role": "customer", "is_active": True, "email": "o@example.com"},
+        AGENT_ID: {"id": AGENT_ID, "role": "agent", "is_active": True, "email": "a@example.com"},
+    }
+    user_service_server.calls.clear()
+    customers.user_service.cache_clear()
+    yield
+    customers.user_service.cache_clear()
+
+
+class Api(APIClient):
+    def as_role(self, role: str, user_id: int, *, is_approved: bool = True):
+        token = test_keys.mint(user_id=user_id, role=role, is_approved=is_approved)
+        self.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return self
+
+    def json(self, method: str, path: str, body=None):
+        return getattr(self, method)(path, body, format="json")
+
+
+@pytest.fixture
+def api():
+    return Api()
+
+
+@pytest.fixture
+def agent_api():
+    return Api().as_role("agent", AGENT_ID)
+
+
+@pytest.fixture
+def admin_api():
+    return Api().as_role("admin", ADMIN_ID)
+
+
+@pytest.fixture
+def customer_api():
+    return Api().as_role("customer", CUSTOMER_ID)
+
+
+@pytest.fixture
+def other_customer_api():
+    return Api().as_role("customer", OTHER_CUSTOMER_ID)
+
+
+@pytest.fixture
+def new_loan(db):
+    """A NEW loan of 200,000.00 over 60 months for CUSTOMER_ID, requested by AGENT_ID."""
+    return services.create_loan(agent_id=AGENT_ID, customer_id=CUSTOMER_ID, principal=Decimal("200000.00"), months=60)

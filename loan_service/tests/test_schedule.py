@@ -1,0 +1,105 @@
+"""The money maths of API.md, without Django: the table, edge terms, and properties over random loans."""
+
+from datetime import date
+from decimal import Decimal
+
+import numpy_financial as npf
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loans.schedule import add_months, emi, rate_for, repayment
+
+TIERS = [
+    (Decimal("10000.00"), Decimal("8.45")),
+    (Decimal("1000000.00"), Decimal("10.00")),
+    (Decimal("2500000.00"), Decimal("12.00")),
+]
+
+
+@pytest.mark.parametrize(
+    ("principal", "months", "rate", "expected_emi", "expected_amount"),
+    [
+        ("1000000.00", 60, "10.00", "21247.04", "1274822.84"),
+        ("200000.00", 60, "8.45", "4098.49", "245909.22"),
+        ("10000.00", 12, "8.45", "871.97", "10463.59"),
+        ("2500000.00", 120, "12.00", "35867.74", "4304128.21"),
+    ],
+    ids=["1m-60", "200k-60", "10k-12", "2.5m-120"],
+)
+def test_api_md_table(principal, months, rate, expected_emi, expected_amount):
+    cost = repayment(Decimal(principal), rate_for(Decimal(principal), TIERS), months)
+
+    assert rate_for(Decimal(principal), TIERS) == Decimal(rate)
+    assert cost.emi == Decimal(expected_emi)
+    assert cost.amount == Decimal(expected_amount)
+    assert cost.total_interest == Decimal(expected_amount) - Decimal(principal)
+
+
+def test_zero_interest_divides_the_principal_and_the_last_month_takes_the_remainder():
+    cost = repayment(Decimal("10000.00"), Decimal("0"), 3)
+
+    assert cost.emi == Decimal("3333.33")
+    assert [row.payment for row in cost.instalments] == [Decimal("3333.33"), Decimal("3333.33"), Decimal("3333.34")]
+    assert cost.amount == Decimal("10000.00")
+    assert cost.total_interest == Decimal("0.00")
+
+
+def test_one_month_pays_principal_plus_one_month_of_interest():
+    cost = repayment(Decimal("12000.00"), Decimal("12.00"), 1)
+
+    assert cost.emi == Decimal("12120.00")
+    assert cost.amount == Decimal("12120.00")
+    assert cost.instalments[0].balance == Decimal("0.00")
+
+
+def test_480_months_ends_at_zero():
+    cost = repayment(Decimal("100000000.00"), Decimal("12.00"), 480)
+
+    assert len(cost.instalments) == 480
+    assert cost.instalments[-1].balance == Decimal("0.00")
+    assert abs(cost.emi - Decimal(str(-npf.pmt(0.01, 480, 1e8)))) <= Decimal("0.01")
+
+
+def test_due_dates_follow_calendar_months_from_the_start():
+    cost = repayment(Decimal("10000.00"), Decimal("8.45"), 3, start=date(2026, 1, 31))
+
+    assert [row.due_date for row in cost.instalments] == [date(2026, 2, 28), date(2026, 3, 31), date(2026, 4, 30)]
+
+
+def test_add_months_clamps_to_the_end_of_a_shorter_month():
+    assert add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
+    assert add_months(date(2026, 11, 22), 14) == date(2028, 1, 22)
+
+
+def test_rate_tiers_bounds_are_inclusive():
+    assert rate_for(Decimal("999999.99"), TIERS) == Decimal("8.45")
+    assert rate_for(Decimal("1000000.00"), TIERS) == Decimal("10.00")
+    assert rate_for(Decimal("2499999.99"), TIERS) == Decimal("10.00")
+    assert rate_for(Decimal("2500000.00"), TIERS) == Decimal("12.00")
+
+
+def test_emi_rejects_a_term_below_one_month():
+    with pytest.raises(ValueError, match="months"):
+        emi(Decimal("10000"), Decimal("8"), 0)
+
+
+money = st.decimals(min_value=Decimal("10000.00"), max_value=Decimal("100000000.00"), places=2)
+rates = st.decimals(min_value=Decimal("0.00"), max_value=Decimal("36.00"), places=2)
+terms = st.integers(min_value=1, max_value=480)
+
+
+@settings(max_examples=150, deadline=None)
+@given(principal=money, rate=rates, months=terms)
+def test_schedule_properties(principal, rate, months):
+    cost = repayment(principal, rate, months)
+    rows = cost.instalments
+
+    assert len(rows) == months
+    assert sum(row.payment for row in rows) == cost.amount
+    assert sum(row.principal for row in rows) == principal
+    assert rows[-1].balance == Decimal("0.00")
+    assert all(row.balance >= 0 for row in rows)
+    assert cost.total_interest == cost.amount - principal
+    expected = principal / months if rate == 0 else -npf.pmt(float(rate) / 1200, months, float(principal))
+    assert abs(cost.emi - Decimal(str(expected))) <= Decimal("0.01")
