@@ -1,0 +1,111 @@
+"""notification_service settings: every value from the environment, with a development default."""
+
+from pathlib import Path
+
+from common.celery_config import COMMON_CELERY_SETTINGS, broker_settings
+from common.django_settings import SERVICE_MIDDLEWARE, SERVICE_TEMPLATES, token_verification, web_basics
+from common.drf import rest_framework_settings, spectacular_settings
+from common.env import (
+    database_from_env,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    is_development,
+    var_dir,
+)
+from common.logging import logging_config
+
+SERVICE_NAME = "notification_service"
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = var_dir(__file__)
+
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", "dev-only-notification-service-secret-key-change-me")  # Django signing key
+DEBUG = env_bool("DJANGO_DEBUG", False)  # never true outside development
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver", "notification-service"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])  # origins allowed to post the admin forms
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_prometheus",
+    "notifications",
+]
+
+MIDDLEWARE = SERVICE_MIDDLEWARE
+ROOT_URLCONF = "notification_service.urls"
+WSGI_APPLICATION = "notification_service.wsgi.application"
+
+TEMPLATES = SERVICE_TEMPLATES
+
+# DATABASE_URL (PostgreSQL in production and CI), else var/notification_service.sqlite3.
+DATABASES = {"default": database_from_env(sqlite_path=VAR_DIR / "notification_service.sqlite3")}
+
+# The Django admin signs in against user_service (role admin only); no local passwords.
+AUTHENTICATION_BACKENDS = ["common.admin_sso.UserServiceAdminBackend"]
+USER_SERVICE_URL = env_str("USER_SERVICE_URL", "http://127.0.0.1:8001")  # base URL of user_service
+
+globals().update(web_basics(var=VAR_DIR, service=SERVICE_NAME))
+
+# --- Tokens (verified with user_service's public keys only) --------------------
+globals().update(token_verification(var=VAR_DIR))
+
+# --- API ----------------------------------------------------------------------
+REST_FRAMEWORK = rest_framework_settings(authentication=["common.authentication.ServiceJWTAuthentication"])
+SPECTACULAR_SETTINGS = spectacular_settings(
+    title="notification_service", description="Notifications from events, delivered by Celery workers."
+)
+# --- Delivery -------------------------------------------------------------------
+# Channels every notifying event is sent on besides in_app (which is always on).
+NOTIFICATION_CHANNELS = env_list("NOTIFICATION_CHANNELS", ["email"])
+# The backend of each channel: "module.Class" with send(notification, recipient) -> provider id.
+NOTIFICATION_BACKENDS = {
+    "email": env_str("NOTIFICATION_EMAIL_BACKEND", "notifications.backends.EmailBackend"),
+    "sms": env_str("NOTIFICATION_SMS_BACKEND", "notifications.backends.LogOnlyBackend"),
+    "push": env_str("NOTIFICATION_PUSH_BACKEND", "notifications.backends.LogOnlyBackend"),
+}
+NOTIFICATION_MAX_RETRIES = env_int("NOTIFICATION_MAX_RETRIES", 5)  # transient failures retried this often
+NOTIFICATION_RETRY_BACKOFF_SECONDS = env_int("NOTIFICATION_RETRY_BACKOFF_SECONDS", 2)  # first retry delay
+NOTIFICATION_RETRY_BACKOFF_MAX_SECONDS = env_int("NOTIFICATION_RETRY_BACKOFF_MAX_SECONDS", 300)  # longest delay
+NOTIFICATION_STUCK_AFTER_SECONDS = env_int("NOTIFICATION_STUCK_AFTER_SECONDS", 600)  # pending this long: re-queued
+MAX_BATCH_RECIPIENTS = 1000  # API.md: send-batch takes at most this many user ids
+
+# SMTP when a server is configured (and always outside development); else emails go to the log.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if env_str("EMAIL_HOST") or not is_development()
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")  # SMTP server
+EMAIL_PORT = env_int("EMAIL_PORT", 1025)  # SMTP port
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 5.0)  # seconds; a hung SMTP server is a transient failure
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Loans <no-reply@lms.example>")
+
+# --- Events -------------------------------------------------------------------
+globals().update(broker_settings(VAR_DIR))
+globals().update(COMMON_CELERY_SETTINGS)
+CELERY_APP = "notification_service.celery.app"
+CELERY_TASK_ROUTES = {"notifications.consume_event": {"queue": "events"}, "notifications.*": {"queue": "notifications"}}
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stuck-notifications": {"task": "notifications.requeue_stuck", "schedule": 60.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "notification_service-beat-schedule")
+
+LOGGING = logging_config(SERVICE_NAME, env_str("LOG_LEVEL", "INFO"))
+
+if not is_development():
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)

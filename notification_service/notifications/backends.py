@@ -1,0 +1,63 @@
+"""Delivery backends, one per channel, chosen in settings.NOTIFICATION_BACKENDS.
+
+A backend's `send(notification, recipient)` returns the provider's message id,
+raises TransientDeliveryError when a retry may succeed and
+PermanentDeliveryError when it cannot.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import uuid
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.utils.module_loading import import_string
+
+from notifications.errors import PermanentDeliveryError, TransientDeliveryError
+from notifications.models import Notification, Recipient
+
+logger = logging.getLogger("lms.notifications")
+
+
+class EmailBackend:
+    """Email through Django's email backend (SMTP in production)."""
+
+    def send(self, notification: Notification, recipient: Recipient | None) -> str:
+        if recipient is None or not recipient.email:
+            raise PermanentDeliveryError("recipient has no known email address")
+        message_id = f"<{uuid.uuid4().hex}@lms>"
+        message = EmailMessage(
+            subject=notification.subject,
+            body=notification.body,
+            to=[recipient.email],
+            headers={"Message-ID": message_id, "X-Correlation-ID": notification.correlation_id},
+            connection=get_connection(timeout=settings.EMAIL_TIMEOUT),
+        )
+        try:
+            message.send()
+        except smtplib.SMTPRecipientsRefused as exc:
+            if all(code >= 500 for code, _ in exc.recipients.values()):
+                raise PermanentDeliveryError(f"recipient refused: {exc.recipients}") from exc
+            raise TransientDeliveryError(f"recipient deferred: {exc.recipients}") from exc
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            raise TransientDeliveryError(f"{type(exc).__name__}: {exc}") from exc
+        return message_id
+
+
+class LogOnlyBackend:
+    """For channels without a provider configured (SMS, push): the message is logged, not sent anywhere."""
+
+    def send(self, notification: Notification, recipient: Recipient | None) -> str:
+        logger.info(
+            "%s notification (no provider configured)",
+            notification.channel,
+            extra={"notification_id": notification.pk, "user_id": notification.user_id},
+        )
+        return f"log-{notification.pk}"
+
+
+def backend_for(channel: str):
+    """The configured backend instance of `channel`."""
+    return import_string(settings.NOTIFICATION_BACKENDS[channel])()

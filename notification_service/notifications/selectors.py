@@ -1,0 +1,27 @@
+"""Every read of notification_service that is more than a .get()."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from common.permissions import ADMIN
+from notifications.errors import NotificationNotFound
+from notifications.models import Notification
+
+
+def inbox(*, user_id: int, unread: bool | None = None, kind: str = "") -> QuerySet[Notification]:
+    """A user's notifications, newest first."""
+    notifications = Notification.objects.filter(user_id=user_id)
+    if unread is not None:
+        notifications = notifications.filter(read_at__isnull=unread)
+    if kind:
+        notifications = notifications.filter(kind=kind)
+    return notifications
+
+
+def get_notification_for(user, notification_id: int) -> Notification:
+    """The notification if it is the caller's own or the caller is an admin; else NotificationNotFound."""
+    notification = Notification.objects.filter(pk=notification_id).first()
+    if notification is None or (notification.user_id != user.id and user.role != ADMIN):
+        raise NotificationNotFound()
+    return notification

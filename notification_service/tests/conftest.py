@@ -1,0 +1,133 @@
+"""Fixtures: tokens signed like user_service's, eager Celery, and a real SMTP server that can misbehave."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+
+import pytest
+from aiosmtpd.controller import Controller
+from rest_framework.test import APIClient
+
+from common import events
+from common.testing import skip_unless_postgres, test_keys
+from notification_service.celery import app as celery_app
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_unless_postgres(items)
+
+
+class Mailbox:
+    """aiosmtpd handler: keeps messages; refuses the first `defer` recipients with 451 (try later)."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+        self.defer = 0
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self.lock:
+            if self.defer > 0:
+                self.defer -= 1
+                return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        from email import message_from_bytes
+
+        with self.lock:
+            self.messages.append(message_from_bytes(envelope.original_content or envelope.content))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller, mailbox
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server, settings):
+    controller, box = smtp_server
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    box.messages.clear()
+    box.defer = 0
+    return box
+
+
+@pytest.fixture(autouse=True)
+def _wiring(settings, smtp_server):
+    settings.JWT_PUBLIC_KEY_PATHS = [str(test_keys.public_path)]
+    settings.JWT_JWKS_URL = ""
+    controller, _ = smtp_server
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"  # a real SMTP conversation, always
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.NOTIFICATION_MAX_RETRIES = 2
+    settings.NOTIFICATION_RETRY_BACKOFF_SECONDS = 0
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = False
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+class Api(APIClient):
+    def as_role(self, role: str, user_id: int, *, is_approved: bool = True):
+        self.credentials(
+            HTTP_AUTHORIZATION=f"Bearer {test_keys.mint(user_id=user_id, role=role, is_approved=is_approved)}"
+        )
+        return self
+
+
+@pytest.fixture
+def api():
+    return Api()
+
+
+def message(payload: events.Payload, *, event_id: uuid.UUID | None = None, correlation_id: str = "corr-1") -> dict:
+    """What a producer's relay sends: the envelope as JSON-safe data."""
+    envelope = events.Envelope.wrap(payload, correlation_id=correlation_id)
+    if event_id is not None:
+        envelope = envelope.model_copy(update={"event_id": event_id})
+    return envelope.to_message()
+
+
+def registered(user_id: int, role: str = "customer", email: str | None = None) -> events.UserRegistered:
+    return events.UserRegistered(
+        user_id=user_id,
+        email=email if email is not None else f"user{user_id}@example.com",
+        first_name="Ann",
+        last_name="Lee",
+        role=role,
+        is_approved=role == "customer",
+    )
+
+
+def loan_event(kind: type[events.LoanEvent], *, loan_id: int = 12, customer_id: int = 3, agent_id: int = 7):
+    return kind(
+        loan_id=loan_id,
+        customer_id=customer_id,
+        agent_id=agent_id,
+        principal="200000.00",
+        interest="8.45",
+        months=60,
+        emi="4098.49",
+        amount="245909.22",
+        total_interest="45909.22",
+        status="APPROVED" if kind is events.LoanApproved else "NEW",
+        decided_by=1,
+    )
