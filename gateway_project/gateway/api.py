@@ -1,0 +1,146 @@
+"""The gateway's routes (Django Ninja): its own health and docs, and the proxy for every service.
+
+Order of the checks on a proxied request, each refusing before any upstream is called:
+route (404, /internal/ never), body size (413), token (401), rate limits (429).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, BinaryIO
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from ninja import NinjaAPI
+from ninja.openapi.schema import OpenAPISchema
+
+from common.errors import ErrorCode, json_error
+from gateway import edge_auth, metrics, openapi, ratelimit
+from gateway.proxy import client_ip, forward, raw_path
+from gateway.routing import Route, metric_route, route_for
+from gateway.upstreams import check, ensure_health_checks, upstreams
+
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # others: 405 in the envelope
+
+
+class GatewayAPI(NinjaAPI):
+    """Ninja's API whose OpenAPI document also lists every service's public paths."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        """The gateway's own schema merged with every service's public paths."""
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        merged = openapi.merged(dict(schema))
+        schema.clear()
+        schema.update(merged)
+        return schema
+
+
+api = GatewayAPI(
+    title="Loan Management System",
+    version="1.0.0",
+    description="The public API: users, loans and notifications, through one gateway.",
+    docs_url="/api/docs",
+    openapi_url="/api/openapi.json",
+    urls_namespace="gateway",
+)
+
+
+@api.get("/health/", include_in_schema=False)
+@api.get("/health", tags=["gateway"], summary="The gateway and every upstream instance")
+def health(request: HttpRequest) -> JsonResponse:
+    """Checks every instance now: 200 when every service has one up, 503 otherwise."""
+    ensure_health_checks()
+    services: dict[str, dict[str, Any]] = {}
+    for upstream in upstreams().values():
+        states = [(check(instance), instance) for instance in upstream.instances]
+        healthy = [instance for ok, instance in states if ok]
+        latencies = [instance.latency_ms for instance in healthy if instance.latency_ms is not None]
+        services[upstream.name] = {
+            "status": "up" if healthy else "down",
+            "latency_ms": min(latencies) if latencies else None,
+            "instances": {instance.url: "up" if ok else "down" for ok, instance in states},
+        }
+    all_up = all(service["status"] == "up" for service in services.values())
+    return JsonResponse({"status": "ok" if all_up else "degraded", "services": services}, status=200 if all_up else 503)
+
+
+@api.api_operation(METHODS, "/api/{path:rest}", include_in_schema=False)
+def proxy(request: HttpRequest, rest: str) -> HttpResponse:
+    """Forward `/api/user|loan|notifications/...` after the edge checks; anything else is 404."""
+    ensure_health_checks()
+    started = time.perf_counter()
+    route = route_for(request.method or "GET", raw_path(request))
+    if route is None:
+        response = json_error(404, ErrorCode.NOT_FOUND, "Not found.")
+        seconds = time.perf_counter() - started
+        metrics.observe(route="unknown", method=request.method or "", status=404, upstream="none", seconds=seconds)
+        return response
+    response = _checked_forward(request, route)
+    metrics.observe(
+        route=metric_route(route.path),
+        method=request.method or "",
+        status=response.status_code,
+        upstream=route.upstream,
+        seconds=time.perf_counter() - started,
+    )
+    return response
+
+
+def _checked_forward(request: HttpRequest, route: Route) -> HttpResponse:
+    body = _body_within_limit(request)
+    if body is None:
+        return json_error(413, ErrorCode.PAYLOAD_TOO_LARGE, "The request body is too large.")
+    user_id = None
+    if not route.public:
+        try:
+            claims = edge_auth.claims_of(request.headers.get("Authorization", ""))
+        except edge_auth.Unauthenticated as exc:
+            response = json_error(401, ErrorCode.NOT_AUTHENTICATED, str(exc))
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+            return response
+        user_id = claims.user_id
+        request.user_id = user_id
+    limit, verdict = ratelimit.check(
+        client_ip=client_ip(request), user_id=user_id, login_email=_login_email(body) if route.is_login else None
+    )
+    if not verdict.allowed:
+        metrics.RATE_LIMITED.labels(limit).inc()
+        response = json_error(429, ErrorCode.RATE_LIMITED, "Too many requests. Slow down and retry later.")
+    else:
+        response = forward(request, upstreams()[route.upstream], body)
+    for name, value in verdict.headers().items():
+        response[name] = value
+    return response
+
+
+def _body_within_limit(request: HttpRequest) -> bytes | None:
+    """The body, or None when it is over the limit (declared or, for a chunked body, as read)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if declared > limit:
+        return None
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # Django reads no body without a Content-Length; the server's input stream has it, de-chunked.
+        stream: BinaryIO = request.META["wsgi.input"]
+        body = stream.read(limit + 1)
+        return body if len(body) <= limit else None
+    try:
+        whole: bytes = request.body
+        return whole
+    except RequestDataTooBig:
+        return None
+
+
+def _login_email(body: bytes) -> str:
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return ""
+    return str(data.get("email", "")) if isinstance(data, dict) else ""

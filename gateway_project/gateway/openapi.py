@@ -1,0 +1,79 @@
+"""One OpenAPI document of the whole public API: the gateway's own routes plus each service's schema."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from typing import Any, cast
+
+import urllib3
+
+from gateway.upstreams import upstreams
+
+CACHE_SECONDS = 60.0
+Document = dict[str, Any]
+_cache: dict[str, Any] = {"at": float("-inf"), "document": None}
+_lock = threading.Lock()
+_REF = re.compile(r'"#/components/schemas/([^"]+)"')
+
+
+def _service_schema(name: str) -> Document | None:
+    for instance in upstreams()[name].instances:
+        try:
+            response = instance.pool.urlopen(
+                "GET", "/openapi.json?format=json", timeout=urllib3.Timeout(connect=1.0, read=5.0), retries=False
+            )
+        except urllib3.exceptions.HTTPError:
+            continue
+        if response.status == 200:
+            try:
+                document = json.loads(response.data)
+            except ValueError:
+                continue
+            if isinstance(document, dict) and isinstance(document.get("paths"), dict):
+                return document
+    return None
+
+
+def _prefixed(name: str, document: Document) -> Document:
+    """The document with its component names prefixed by the service, so two services cannot clash."""
+    text = _REF.sub(lambda match: f'"#/components/schemas/{name}_{match.group(1)}"', json.dumps(document))
+    renamed = json.loads(text)
+    schemas = renamed.get("components", {}).get("schemas", {})
+    renamed.setdefault("components", {})["schemas"] = {f"{name}_{key}": value for key, value in schemas.items()}
+    return cast(Document, renamed)
+
+
+def merged(base: Document) -> Document:
+    """`base` (the gateway's own schema) with every public path of every reachable service; cached a minute."""
+    with _lock:
+        if _cache["document"] is not None and time.monotonic() - _cache["at"] < CACHE_SECONDS:
+            return cast(Document, _cache["document"])
+    document: Document = json.loads(json.dumps(base))
+    document.setdefault("components", {}).setdefault("schemas", {})
+    document["components"]["securitySchemes"] = {
+        "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    }
+    missing = []
+    for name in upstreams():
+        schema = _service_schema(name)
+        if schema is None:
+            missing.append(name)
+            continue
+        schema = _prefixed(name, schema)
+        for path, operations in schema.get("paths", {}).items():
+            duplicate = path.endswith("/") and path.rstrip("/") in schema["paths"]  # both slashes work; list one
+            if path.startswith("/api/") and "/internal/" not in path and not duplicate:
+                for operation in operations.values():
+                    if isinstance(operation, dict) and operation.get("security"):
+                        operation["security"] = [{"bearerAuth": []}]
+                document["paths"][path] = operations
+        document["components"]["schemas"].update(schema["components"]["schemas"])
+    if missing:
+        document["info"]["description"] = f"Unavailable right now, so not listed: {', '.join(missing)}."
+        return document  # not cached: try again on the next request
+    with _lock:
+        _cache.update(at=time.monotonic(), document=document)
+    return document

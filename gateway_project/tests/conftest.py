@@ -1,0 +1,204 @@
+"""The gateway as a real gunicorn process in front of stand-in upstream processes on free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+from django.utils.datastructures import CaseInsensitiveMapping
+
+from common.testing import test_keys
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent
+
+
+def redis_or_skip() -> str:
+    """GATEWAY_TEST_REDIS_URL (default db 7 of a local Redis) if a server answers there, else skip the test."""
+    url = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis server at {url}")
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@dataclass
+class Stub:
+    """One stand-in upstream process; `requests()` is what it received."""
+
+    name: str
+    folder: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / f"{self.name}.jsonl"
+
+    def start(self) -> None:
+        argv = [
+            sys.executable,
+            str(HERE / "upstream_stub.py"),
+            str(self.port),
+            str(self.log),
+            str(test_keys.public_path),
+        ]
+        self.process = subprocess.Popen(argv, start_new_session=True, env={**os.environ, "PYTHONPATH": str(PROJECT)})
+        wait_until_up(f"{self.url}/health", self.process)
+
+    def stop(self) -> None:
+        stop(self.process)
+        self.process = None
+
+    def requests(self) -> list[dict]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+    def forget(self) -> None:
+        self.log.unlink(missing_ok=True)
+
+
+@dataclass
+class Gateway:
+    url: str
+    process: subprocess.Popen
+    stubs: dict[str, Stub]
+    log_path: Path
+
+    def request(self, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None, timeout=10):
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                reply = (response.status, CaseInsensitiveMapping(dict(response.headers)), response.read())
+        except urllib.error.HTTPError as error:
+            reply = (error.code, CaseInsensitiveMapping(dict(error.headers)), error.read())
+        return Reply(*reply, elapsed=time.monotonic() - started)
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: CaseInsensitiveMapping
+    body: bytes
+    elapsed: float = 0.0
+
+    @property
+    def json(self):
+        return json.loads(self.body)
+
+
+def start_gateway(folder: Path, stubs: dict[str, Stub], *, workers: int = 1, **overrides: str) -> Gateway:
+    """The gateway under gunicorn, as manage_all starts it, in front of `stubs`; its output goes to a log file."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "LMS_VAR_DIR": str(folder),
+        "USER_SERVICE_URLS": ",".join(stub.url for name, stub in stubs.items() if name.startswith("user")),
+        "LOAN_SERVICE_URLS": stubs["loan"].url,
+        "NOTIFICATION_SERVICE_URLS": stubs["notification"].url,
+        "JWT_JWKS_URL": f"{stubs['user'].url}/api/user/.well-known/jwks.json",
+        "JWT_PUBLIC_KEY_PATHS": "",
+        "JWT_JWKS_REFRESH_COOLDOWN": "30",  # the first token loads the key set; unknown kids wait this long
+        "GATEWAY_READ_TIMEOUT": "1.5",
+        "GATEWAY_DEADLINE": "2.5",
+        "GATEWAY_HEALTH_INTERVAL": "60",  # the breaker, not the checker, must react in these tests
+        "GATEWAY_BREAKER_FAILURES": "3",
+        "GATEWAY_BREAKER_RESET_SECONDS": "1",
+        "MAX_BODY_BYTES": "2000",
+        "RATE_LIMIT_LOGIN": "3",
+        "REDIS_URL": "",
+        "CORS_ALLOWED_ORIGINS": "https://app.example",
+        "LOG_LEVEL": "INFO",
+        **overrides,
+    }
+    log_path = folder / f"gateway-{port}.log"
+    argv = [str(Path(sys.executable).parent / "gunicorn"), "gateway_project.wsgi:application"]
+    argv += ["--config", str(PROJECT / "gunicorn.conf.py")]  # as manage_all starts it: metrics of all workers
+    argv += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "gthread", "--threads", "8"]
+    process = subprocess.Popen(
+        argv, cwd=PROJECT, env=env, start_new_session=True, stdout=log_path.open("w"), stderr=subprocess.STDOUT
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", process)
+    except BaseException:
+        stop(process)
+        raise
+    return Gateway(f"http://127.0.0.1:{port}", process, stubs, log_path)
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gateway")
+    stubs = {name: Stub(name, folder) for name in ("user", "user_b", "loan", "notification")}  # two user instances
+    started = None
+    try:
+        for stub in stubs.values():
+            stub.start()
+        started = start_gateway(folder, stubs)
+        yield started
+    finally:
+        if started is not None:
+            stop(started.process)
+        for stub in stubs.values():
+            stub.stop()
+
+
+@pytest.fixture
+def stubs(gateway):
+    for stub in gateway.stubs.values():
+        stub.forget()
+    return gateway.stubs
+
+
+def bearer(**claims) -> dict:
+    return {"Authorization": f"Bearer {test_keys.mint(**{'user_id': 5, 'role': 'customer', **claims})}"}

@@ -1,0 +1,91 @@
+"""A stand-in service for the gateway's tests, run as its own process: echoes what it received.
+
+    python upstream_stub.py PORT LOG_FILE [PUBLIC_KEY_PEM]
+
+GET /health answers 200; paths containing /hang/ never answer in time;
+paths containing /unavailable/ answer 503; /garbage/ answers no HTTP at all; the JWKS path serves the given
+public key; /openapi.json serves a small schema named after LOG_FILE's stem
+(one public path, one /internal/ path); everything else echoes method, path,
+headers and body as JSON.
+Every request is appended to LOG_FILE as one JSON line.
+"""
+
+import json
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+PORT, LOG = int(sys.argv[1]), Path(sys.argv[2])
+JWKS = None
+if len(sys.argv) > 3:
+    from common.keys import load_public_key, public_jwk
+
+    JWKS = {"keys": [public_jwk(load_public_key(Path(sys.argv[3]).read_bytes()))]}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _handle(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        record = {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+        if self.path != "/health":
+            with LOG.open("a") as log:
+                log.write(json.dumps(record) + "\n")
+        if self.path == "/health":
+            return self._reply(200, {"status": "ok"})
+        if "/hang/" in self.path:
+            time.sleep(30)
+        if "/garbage/" in self.path:
+            self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
+            self.close_connection = True
+            return None
+        if "/unavailable/" in self.path:
+            return self._reply(503, {"success": False, "error": {"code": "service_unavailable"}})
+        if self.path.startswith("/openapi.json"):
+            return self._reply(200, openapi_document())
+        if self.path.startswith("/api/user/.well-known/jwks.json") and JWKS is not None:
+            return self._reply(200, JWKS)
+        return self._reply(200, {"success": True, "data": record}, extra={"X-Upstream-Port": str(PORT)})
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+    def _reply(self, status, body, extra=None):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def openapi_document():
+    name = LOG.stem
+    reply = {"200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}}}
+    return {
+        "openapi": "3.0.3",
+        "paths": {
+            f"/api/{name}/things": {"get": {"security": [{"jwtAuth": []}], "responses": reply}},
+            f"/api/{name}/things/": {"get": {"responses": reply}},
+            "/internal/secrets": {"get": {"responses": reply}},
+        },
+        "components": {"schemas": {"Thing": {"type": "object", "properties": {"id": {"type": "integer"}}}}},
+    }
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # the gateway closing a kept-alive connection
+            super().handle_error(request, client_address)
+
+
+Server(("127.0.0.1", PORT), Handler).serve_forever()
