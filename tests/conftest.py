@@ -1,0 +1,105 @@
+"""Fixtures of the end-to-end suite: one real system per session, its own broker, a local SMTP server, users."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # manage_all.py lives at the root
+
+import manage_all  # noqa: E402
+from tests.actors import PASSWORD, Actor, sign_in, unique_email  # noqa: E402
+from tests.brokers import RedisServer, redis_available  # noqa: E402
+from tests.harness import System, prepare  # noqa: E402
+from tests.smtp import CapturingSMTP  # noqa: E402
+
+__all__ = ["PASSWORD", "unique_email"]
+
+
+# Stories first, then the drills that stop processes, then the fuzzer that fills the databases.
+MODULE_ORDER = ["test_story", "test_roles", "test_observability", "test_drills", "test_fuzz"]
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        name = item.module.__name__.rsplit(".", 1)[-1]
+        return MODULE_ORDER.index(name) if name in MODULE_ORDER else -1
+
+    items.sort(key=rank)  # stable: the order inside a module is kept
+
+
+@pytest.fixture(scope="session")
+def smtp():
+    server = CapturingSMTP()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    """A Redis server of the suite's own, so the drills can stop and restart the broker.
+
+    Without redis-server on the machine, the system runs on the server-less
+    default broker and the broker drill is skipped.
+    """
+    if not redis_available():
+        yield None
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory, smtp, broker) -> System:
+    var = tmp_path_factory.mktemp("lms-var")
+    extra_env = {
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp.port),
+        "OUTBOX_RELAY_INTERVAL": "0.1",
+        "LMS_WEB_WORKERS": os.environ.get("LMS_WEB_WORKERS", "1"),
+        "LOG_LEVEL": "INFO",
+        # A worker killed mid-task gets its message back after this long (Redis), not an hour.
+        "CELERY_VISIBILITY_TIMEOUT": "8",
+        # Short retry delays, so the drills end in seconds.
+        "NOTIFICATION_RETRY_BACKOFF_SECONDS": "1",
+        "NOTIFICATION_RETRY_BACKOFF_MAX_SECONDS": "2",
+        # The suite signs in many users from one address: the per-IP limits would be the only thing tested.
+        "RATE_LIMIT_PER_IP": "100000",
+        "RATE_LIMIT_PER_USER": "100000",
+        "LOGIN_RATE_PER_IP": "10000/min",
+    }
+    if broker is not None:
+        extra_env["CELERY_BROKER_URL"] = broker.url
+    running = prepare(var, extra_env=extra_env)
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def admin(system) -> Actor:
+    email = unique_email("admin")
+    service = manage_all.SERVICES[0]
+    env = manage_all.service_env(service, base_port=system.base_port, var=system.var, extra=system.extra_env)
+    subprocess.run(
+        [manage_all.python(), "manage.py", "createadmin", "--email", email, "--password", PASSWORD],
+        cwd=service.folder,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return sign_in(system.gateway, email)

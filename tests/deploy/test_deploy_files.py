@@ -1,0 +1,248 @@
+"""The deployment files, checked without a Docker engine or a cluster: schemas, and what they must say."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = ROOT / "docker"
+K8S_VERSION = "1.31.0"
+SERVICES = {
+    # settings package → (compose services, k8s workloads) that run it
+    "user_service": (["user-service", "user-relay", "user-migrate"], ["user-service", "user-relay", "user-migrate"]),
+    "loan_service": (["loan-service", "loan-relay", "loan-migrate"], ["loan-service", "loan-relay", "loan-migrate"]),
+    "notification_service": (
+        ["notification-service", "notification-worker", "notification-beat", "notification-migrate"],
+        ["notification-service", "notification-worker", "notification-beat", "notification-migrate"],
+    ),
+    "gateway_project": (["gateway"], ["gateway"]),
+}
+# Variables a container may leave at their development default, and why.
+DEFAULT_IS_FINE = {
+    "DJANGO_DEBUG": "false unless set",
+    "LMS_VAR_DIR": "the image sets /var/lib/lms",
+    "SESSION_COOKIE_SECURE": "true outside development",
+    "CSRF_COOKIE_SECURE": "true outside development",
+    "EMAIL_BACKEND": "SMTP",
+    "NOTIFICATION_EMAIL_BACKEND": "the SMTP email backend",
+    "NOTIFICATION_SMS_BACKEND": "no SMS provider configured",
+    "NOTIFICATION_PUSH_BACKEND": "no push provider configured",
+    "JWT_JWKS_REFRESH_COOLDOWN": "30 s",
+    "GATEWAY_CONNECT_TIMEOUT": "1 s",
+    "GATEWAY_MAX_RETRIES": "2",
+    "GATEWAY_POOL_SIZE": "32",
+    "GATEWAY_BREAKER_FAILURES": "5",
+    "GATEWAY_BREAKER_RESET_SECONDS": "5 s",
+    "GATEWAY_HEALTH_INTERVAL": "5 s",
+    "PROMETHEUS_MULTIPROC_DIR": "per-process metrics",
+}
+ENV_READERS = {"env_str", "env_bool", "env_int", "env_float", "env_list", "env_secret"}
+
+
+def _reads(tree: ast.AST) -> set[str]:
+    """Names passed to the common.env readers (env_str("NAME", ...)) anywhere in `tree`."""
+    return {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", "") in ENV_READERS
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+
+
+def _helpers() -> dict[str, set[str]]:
+    """The variables each settings helper of common reads, by function name."""
+    helpers = {}
+    for module in ("env.py", "django_settings.py", "celery_config.py"):
+        tree = ast.parse((ROOT / "common" / "common" / module).read_text())
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                helpers[node.name] = _reads(node)
+    helpers["var_dir"] = {"LMS_VAR_DIR"}
+    helpers["database_from_env"] = {"DATABASE_URL"}
+    helpers["is_development"] = {"DJANGO_ENV"}
+    return helpers
+
+
+def settings_variables(package: str) -> set[str]:
+    """Every environment variable a service's settings read, directly or through common's helpers."""
+    tree = ast.parse((ROOT / package / package / "settings.py").read_text())
+    helpers = _helpers()
+    names = _reads(tree) | {"DJANGO_ENV"}  # env_secret reads DJANGO_ENV too
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") in helpers:
+            names |= helpers[node.func.id]
+    return names
+
+
+def secrets_of(package: str) -> set[str]:
+    tree = ast.parse((ROOT / package / package / "settings.py").read_text())
+    return {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "env_secret"
+    }
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((DOCKER / "compose.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def manifests() -> list[dict]:
+    kustomization = yaml.safe_load((DOCKER / "k8s" / "kustomization.yaml").read_text())
+    documents = []
+    for resource in kustomization["resources"]:
+        documents += [doc for doc in yaml.safe_load_all((DOCKER / "k8s" / resource).read_text()) if doc]
+    return documents
+
+
+def pod_spec(document: dict) -> dict:
+    return document["spec"]["template"]["spec"]
+
+
+def test_compose_file_follows_the_compose_specification(compose):
+    schema = json.loads((DOCKER / "schema" / "compose-spec.json").read_text())
+
+    jsonschema.validate(compose, schema)
+
+
+def test_every_manifest_is_valid_kubernetes(manifests):
+    for document in manifests:
+        kubernetes_validate.validate(document, K8S_VERSION, strict=True)
+    kinds = {document["kind"] for document in manifests}
+    assert kinds >= {
+        "Namespace",
+        "ConfigMap",
+        "Secret",
+        "Deployment",
+        "Service",
+        "Ingress",
+        "Job",
+        "HorizontalPodAutoscaler",
+    }
+
+
+def test_the_dockerfile_is_pinned_multi_stage_and_not_root():
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    entrypoint = (DOCKER / "entrypoint.sh").read_text()
+
+    image = re.search(r"ARG PYTHON_IMAGE=(\S+)", dockerfile).group(1)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", image)
+    assert ":latest" not in dockerfile
+    assert dockerfile.count("FROM ") >= 2
+    assert re.search(r"^USER (?!root|0\b)\S+", dockerfile, re.MULTILINE)
+    for command in ("web)", "worker)", "beat)", "relay)", "migrate)"):
+        assert command in entrypoint
+
+
+def test_only_the_gateway_publishes_a_port(compose):
+    published = {name for name, service in compose["services"].items() if service.get("ports")}
+
+    assert published == {"gateway"}
+
+
+def test_every_long_running_web_service_has_a_health_check_and_a_restart_policy(compose):
+    for name, service in compose["services"].items():
+        if "migrate" in name:
+            assert service["restart"] == "no"
+            continue
+        assert service.get("restart") == "unless-stopped", name
+        if service.get("command") == ["web"] or name in ("postgres", "redis", "notification-worker"):
+            assert "healthcheck" in service, name
+
+
+def test_services_start_after_their_migrations(compose):
+    for names, _ in SERVICES.values():
+        migrate = next((n for n in names if n.endswith("migrate")), None)
+        for name in names:
+            if migrate and name != migrate:
+                condition = compose["services"][name]["depends_on"][migrate]["condition"]
+                assert condition == "service_completed_successfully", name
+
+
+def test_the_signing_key_is_mounted_into_user_service_only(compose, manifests):
+    with_key = {
+        name for name, service in compose["services"].items() if "jwt_private_key" in service.get("secrets", [])
+    }
+    assert with_key == {"user-service", "user-relay", "user-migrate"}
+
+    k8s_with_key = set()
+    for document in manifests:
+        if document["kind"] in ("Deployment", "Job"):
+            volumes = pod_spec(document).get("volumes", [])
+            if any(v.get("secret", {}).get("secretName") == "lms-jwt-signing-key" for v in volumes):
+                k8s_with_key.add(document["metadata"]["name"])
+    assert k8s_with_key == {"user-service", "user-relay", "user-migrate"}
+
+
+def test_every_deployment_has_resources_and_web_ones_have_probes(manifests):
+    for document in manifests:
+        if document["kind"] != "Deployment":
+            continue
+        container = pod_spec(document)["containers"][0]
+        assert container["resources"]["requests"], document["metadata"]["name"]
+        assert container["resources"]["limits"], document["metadata"]["name"]
+        assert container["securityContext"]["runAsNonRoot"] is True
+        if container["args"] == ["web"]:
+            assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+            assert container["readinessProbe"]["httpGet"]["path"].startswith("/health")
+        if container["args"] == ["worker"]:
+            assert "livenessProbe" in container
+
+
+def test_the_ingress_reaches_the_gateway_only_and_hpas_scale_gateway_and_worker(manifests):
+    backends = {
+        path["backend"]["service"]["name"]
+        for document in manifests
+        if document["kind"] == "Ingress"
+        for rule in document["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    scaled = {
+        document["spec"]["scaleTargetRef"]["name"]
+        for document in manifests
+        if document["kind"] == "HorizontalPodAutoscaler"
+    }
+
+    assert backends == {"gateway"}
+    assert scaled == {"gateway", "notification-worker"}
+
+
+def _k8s_env(manifests: list[dict], workload: str) -> set[str]:
+    config = next(d for d in manifests if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "lms-config")
+    for document in manifests:
+        if document["kind"] in ("Deployment", "Job") and document["metadata"]["name"] == workload:
+            container = pod_spec(document)["containers"][0]
+            names = {item["name"] for item in container.get("env", [])}
+            if any(ref.get("configMapRef", {}).get("name") == "lms-config" for ref in container.get("envFrom", [])):
+                names |= set(config["data"])
+            return names
+    raise AssertionError(f"no workload {workload}")
+
+
+@pytest.mark.parametrize("package", list(SERVICES))
+def test_every_variable_the_settings_read_is_set_in_compose_and_kubernetes(compose, manifests, package):
+    if not (ROOT / package / package / "settings.py").exists():
+        pytest.skip(f"{package} has no settings yet")
+    needed = settings_variables(package) - set(DEFAULT_IS_FINE)
+    compose_names, k8s_names = SERVICES[package]
+
+    for name in compose_names:
+        environment = compose["services"][name]["environment"]
+        missing = needed - set(environment) - {"LMS_VAR_DIR"}
+        assert not missing, f"compose service {name} does not set {sorted(missing)}"
+    for name in k8s_names:
+        missing = needed - _k8s_env(manifests, name)
+        assert not missing, f"k8s workload {name} does not set {sorted(missing)}"
+    assert secrets_of(package) <= needed  # secrets are never on the allow-list

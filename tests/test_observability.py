@@ -1,0 +1,68 @@
+"""Correlation ids across processes, health aggregation and metrics, seen from outside."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.actors import approved_agent, sign_up
+from tests.harness import wait_for
+
+
+def test_client_correlation_id_follows_the_request_into_every_process(system, admin):
+    customer = sign_up(system.gateway, "customer")
+    agent = approved_agent(system.gateway, admin)
+    correlation_id = f"e2e-{uuid.uuid4().hex}"
+
+    reply = agent.api.post(
+        "/api/loan/customer-loan",
+        {"customer_id": customer.id, "principal": "30000.00", "months": 10},
+        headers={"X-Correlation-ID": correlation_id},
+    )
+
+    assert reply.status == 201, reply.body
+    assert reply.headers["X-Correlation-ID"] == correlation_id
+
+    def processes_that_logged_it() -> set[str]:
+        return {record["_process"] for record in system.log_records() if record.get("correlation_id") == correlation_id}
+
+    # gateway → loan_service → user_service (customer check); the event → the notification worker.
+    seen = wait_for(
+        lambda: (found := processes_that_logged_it()) >= {"gateway", "loan", "user", "notification-worker"} and found,
+        timeout=30,
+        message=f"log lines with correlation id {correlation_id} from every process",
+    )
+    assert "loan-relay" in seen or "notification-worker" in seen
+
+
+def test_gateway_health_lists_every_service(system):
+    reply = system.gateway.get("/health")
+
+    assert reply.status == 200, reply.body
+    assert reply.json["status"] == "ok"
+    assert set(reply.json["services"]) == {"user", "loan", "notification"}
+    assert all(service["status"] == "up" for service in reply.json["services"].values())
+
+
+def test_metrics_are_prometheus_text(system):
+    system.gateway.get("/api/user/.well-known/jwks.json")
+
+    reply = system.gateway.get("/metrics", headers={"Accept": "text/plain"})
+
+    assert reply.status == 200
+    assert b"# TYPE" in reply.body
+
+
+def test_openapi_document_covers_every_public_path(system):
+    reply = system.gateway.get("/api/openapi.json")
+
+    assert reply.status == 200
+    paths = reply.json["paths"]
+    for expected in (
+        "/api/user/signup",
+        "/api/user/login",
+        "/api/loan/customer-loan",
+        "/api/loan/quote",
+        "/api/notifications/send-batch",
+    ):
+        assert any(path.rstrip("/") == expected for path in paths), expected
+    assert not any("/internal/" in path for path in paths)
