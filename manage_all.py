@@ -356,9 +356,17 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         os.killpg(process.pid, sig)
 
 
-def wait_healthy(url: str, *, timeout: float = 60.0, process: subprocess.Popen | None = None) -> bool:
+def wait_healthy(
+    url: str,
+    *,
+    timeout: float = 60.0,
+    process: subprocess.Popen | None = None,
+    stopping: threading.Event | None = None,
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if stopping is not None and stopping.is_set():
+            return False
         if process is not None and process.poll() is not None:
             return False
         try:
@@ -385,9 +393,11 @@ def command_up(args) -> int:
         for spec in specs:
             supervisor.start(spec)
         for spec in specs:
-            if spec.health_url and not wait_healthy(spec.health_url, process=supervisor.running.get(spec.label)):
-                say(f"{spec.label} did not become healthy at {spec.health_url}; stopping everything")
-                return 1
+            process = supervisor.running.get(spec.label)
+            if spec.health_url and not wait_healthy(spec.health_url, process=process, stopping=stopping):
+                if not stopping.is_set():
+                    say(f"{spec.label} did not become healthy at {spec.health_url}; stopping everything")
+                return 0 if stopping.is_set() else 1
         say("all services are up:")
         for spec in specs:
             if spec.health_url:
@@ -475,6 +485,11 @@ def command_test(args) -> int:
     results = []
     reports = var / "test-reports"
     reports.mkdir(exist_ok=True)
+    if not args.only or "checks" in args.only:
+        say("running static checks")
+        checks = static_checks(var)
+        failed_checks = sum(not passed for _, passed in checks)
+        results.append(SuiteResult("checks", len(checks) - failed_checks, failed_checks, 0, 1 if failed_checks else 0))
     for name, argv, cwd, env in test_suites(var):
         if args.only and name not in args.only:
             continue
@@ -519,17 +534,36 @@ def command_migrate(args) -> int:
     return 0
 
 
-def command_check(args) -> int:
-    var = bootstrap(dev=True, migrate=False)
-    failures = 0
+def static_checks(var: Path) -> list[tuple[str, bool]]:
+    """Django checks, migrations in sync, ruff (lint and format), import contracts: (name, passed) each."""
+    results = []
     for service in existing_services():
         env = service_env(service, base_port=8000, var=var)
-        for argv in (["manage.py", "check"], ["manage.py", "makemigrations", "--check", "--dry-run"]):
-            if service.has_database or argv[1] == "check":
-                failures += subprocess.run([python(), *argv], cwd=service.folder, env=env, check=False).returncode != 0
-    failures += subprocess.run([tool("ruff"), "check", "."], cwd=ROOT, check=False).returncode != 0
+        argvs = [["manage.py", "check"]]
+        if service.has_database:
+            argvs.append(["manage.py", "makemigrations", "--check", "--dry-run"])
+        for argv in argvs:
+            code = subprocess.run([python(), *argv], cwd=service.folder, env=env, check=False).returncode
+            results.append((f"{service.label}: {' '.join(argv[1:3])}", code == 0))
+    for argv in (["check", "."], ["format", "--check", "."]):
+        results.append(
+            (f"ruff {argv[0]}", subprocess.run([tool("ruff"), *argv], cwd=ROOT, check=False).returncode == 0)
+        )
     lint_env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(s.folder) for s in SERVICES)}
-    failures += subprocess.run([tool("lint-imports")], cwd=ROOT, env=lint_env, check=False).returncode != 0
+    results.append(
+        (
+            "import contracts",
+            subprocess.run([tool("lint-imports")], cwd=ROOT, env=lint_env, check=False).returncode == 0,
+        )
+    )
+    for name, passed in results:
+        say(f"  {'ok  ' if passed else 'FAIL'} {name}")
+    return results
+
+
+def command_check(args) -> int:
+    results = static_checks(bootstrap(dev=True, migrate=False))
+    failures = sum(not passed for _, passed in results)
     say("all checks passed" if not failures else f"{failures} check(s) failed")
     return 1 if failures else 0
 
@@ -559,7 +593,11 @@ def main(argv: list[str] | None = None) -> int:
     up.set_defaults(handler=command_up)
 
     test = commands.add_parser("test", help="run every test suite; ends with 'N passed, N failed'")
-    test.add_argument("--only", nargs="*", help="suite names (user_service, common, end-to-end, ...)")
+    test.add_argument(
+        "--only",
+        nargs="*",
+        help="suites: checks, user_service, loan_service, notification_service, gateway_project, common, end-to-end",
+    )
     test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to every pytest run after --")
     test.set_defaults(handler=command_test)
 
