@@ -6,9 +6,10 @@ command="${1:-web}"
 case "$command" in
   web)
     # The gateway and the DRF services alike: gthread measured fastest (README, "Performance").
+    # Heartbeat files in /dev/shm: the root file system is read-only in Kubernetes.
     exec gunicorn "${SERVICE}.wsgi:application" --bind "0.0.0.0:${PORT:-8000}" \
       --workers "${WEB_WORKERS:-2}" --worker-class "${GUNICORN_WORKER_CLASS:-gthread}" --threads "${WEB_THREADS:-8}" \
-      --graceful-timeout 10 --timeout 30 --access-logfile - --access-logformat '' "$@" ;;
+      --graceful-timeout 10 --timeout 30 --worker-tmp-dir /dev/shm --access-logfile - --access-logformat '' "$@" ;;
   worker)
     exec celery -A "${SERVICE}.celery" worker -Q "${WORKER_QUEUES:-events,notifications}" \
       --concurrency "${WORKER_CONCURRENCY:-2}" --without-gossip --without-mingle --loglevel "${LOG_LEVEL:-INFO}" "$@" ;;

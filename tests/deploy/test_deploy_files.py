@@ -98,13 +98,26 @@ def compose() -> dict:
     return yaml.safe_load((DOCKER / "compose.yaml").read_text())
 
 
-@pytest.fixture(scope="module")
-def manifests() -> list[dict]:
-    kustomization = yaml.safe_load((DOCKER / "k8s" / "kustomization.yaml").read_text())
+def _kustomization(folder: Path) -> list[dict]:
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
     documents = []
     for resource in kustomization["resources"]:
-        documents += [doc for doc in yaml.safe_load_all((DOCKER / "k8s" / resource).read_text()) if doc]
+        documents += [doc for doc in yaml.safe_load_all((folder / resource).read_text()) if doc]
     return documents
+
+
+@pytest.fixture(scope="module")
+def manifests() -> list[dict]:
+    """The workloads (`kubectl apply -k docker/k8s`) and the migration Jobs (`docker/k8s/migrate`)."""
+    return _kustomization(DOCKER / "k8s") + _kustomization(DOCKER / "k8s" / "migrate")
+
+
+def test_migration_jobs_are_applied_on_their_own_before_the_rollout():
+    workloads = {doc["kind"] for doc in _kustomization(DOCKER / "k8s")}
+    jobs = _kustomization(DOCKER / "k8s" / "migrate")
+
+    assert "Job" not in workloads  # a Job's template is immutable: the next release's apply would fail
+    assert sorted(job["metadata"]["name"] for job in jobs) == ["loan-migrate", "notification-migrate", "user-migrate"]
 
 
 def pod_spec(document: dict) -> dict:
@@ -195,8 +208,14 @@ def test_every_deployment_has_resources_and_web_ones_have_probes(manifests):
         assert container["resources"]["limits"], document["metadata"]["name"]
         assert container["securityContext"]["runAsNonRoot"] is True
         if container["args"] == ["web"]:
-            assert container["livenessProbe"]["httpGet"]["path"] == "/health"
-            assert container["readinessProbe"]["httpGet"]["path"].startswith("/health")
+            liveness, readiness = container["livenessProbe"]["httpGet"], container["readinessProbe"]["httpGet"]
+            assert liveness["path"] in ("/health", "/health/live")
+            assert readiness["path"] == "/health/ready"
+            # kubelet's Host is the pod IP, which ALLOWED_HOSTS rejects with a 400: the probes name the service
+            config = next(d for d in manifests if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "lms-config")
+            for probe in (liveness, readiness):
+                host = next(h["value"] for h in probe["httpHeaders"] if h["name"] == "Host")
+                assert host in config["data"]["ALLOWED_HOSTS"].split(","), document["metadata"]["name"]
         if container["args"] == ["worker"]:
             assert "livenessProbe" in container
 
@@ -246,3 +265,14 @@ def test_every_variable_the_settings_read_is_set_in_compose_and_kubernetes(compo
         missing = needed - _k8s_env(manifests, name)
         assert not missing, f"k8s workload {name} does not set {sorted(missing)}"
     assert secrets_of(package) <= needed  # secrets are never on the allow-list
+
+
+def test_the_gateway_never_holds_the_service_key(compose, manifests):
+    # The key opens /internal/ on every service; the internet-facing process has no use for it.
+    assert "SERVICE_KEY" not in compose["services"]["gateway"]["environment"]
+    assert "SERVICE_KEY" not in _k8s_env(manifests, "gateway")
+    assert "SERVICE_KEY" in compose["services"]["loan-service"]["environment"]
+
+
+def test_web_servers_keep_their_heartbeat_files_off_the_read_only_root():
+    assert "--worker-tmp-dir /dev/shm" in (DOCKER / "entrypoint.sh").read_text()
