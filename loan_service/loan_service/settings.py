@@ -57,6 +57,8 @@ DATABASES = {"default": database_from_env(sqlite_path=VAR_DIR / "loan_service.sq
 # The Django admin signs in against user_service (role admin only); no local passwords.
 AUTHENTICATION_BACKENDS = ["common.admin_sso.UserServiceAdminBackend"]
 USER_SERVICE_URL = env_str("USER_SERVICE_URL", "http://127.0.0.1:8001")  # base URL of user_service
+# The admin changes loans only through the services: simple-history's "Revert" would save the row directly.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 globals().update(web_basics(var=VAR_DIR, service=SERVICE_NAME))
 

@@ -1,6 +1,11 @@
-"""The operators' view of loans: filters, search, the history, and decisions through the services."""
+"""The operators' view of loans: filters, search, the history, and decisions through the services.
+
+Read-only apart from the approve / reject actions: a loan changes only through the
+services (row lock, history with the admin's user_service id, one event, kept counts).
+"""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin_sso import remote_user_id
@@ -22,8 +27,17 @@ class LoanAdmin(SimpleHistoryAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # loans come from agents through the API, which checks the customer
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a form save would bypass the lock, the event and the counts: decide with the actions
+
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the history is the audit trail; loans are never deleted
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # simple-history saves a POSTed version even with the Revert button hidden.
+        if request.method != "GET":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
     @admin.action(description="Approve selected NEW loans")
     def approve_loans(self, request, queryset):
