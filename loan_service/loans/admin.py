@@ -22,6 +22,7 @@ class LoanAdmin(SimpleHistoryAdmin):
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in Loan._meta.fields]
     history_list_display = ["status", "principal", "months"]
+    object_history_list_template = "loans/loan_history_list.html"
     actions = ["approve_loans", "reject_loans"]
 
     def has_add_permission(self, request) -> bool:

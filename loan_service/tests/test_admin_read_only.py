@@ -1,5 +1,7 @@
 """The loan admin only reads: decisions change through the approve / reject actions, never a form or a revert."""
 
+import re
+
 import pytest
 
 from common.outbox.models import OutboxMessage
@@ -79,3 +81,12 @@ def test_the_loan_and_its_versions_are_shown_without_save_or_revert_buttons(sign
     assert 'name="_save"' not in change_page.content.decode()
     assert 'name="_save"' not in version_page.content.decode()
     assert "Revert" not in version_page.content.decode()
+
+
+def test_the_history_shows_who_changed_it_as_a_user_service_id_not_a_link(signed_in, approved_loan):
+    response = signed_in.get(f"/admin/loans/loan/{approved_loan.id}/history/")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert not re.search(r"/admin/auth/user/\d+/change/", page)  # the local row of that number is someone else
+    assert f"user_service #{ADMIN_ID}" in page
