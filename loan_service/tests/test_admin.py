@@ -2,6 +2,8 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from common.outbox.models import OutboxMessage
 from loans.models import Loan
@@ -85,3 +87,27 @@ def test_the_list_filters_by_status_and_finds_a_customer(admin_login, user_servi
     assert [loan.id for loan in approved.context["cl"].result_list] == [other.id]
     assert [loan.id for loan in by_customer.context["cl"].result_list] == [other.id]
     assert [loan.id for loan in new_ones.context["cl"].result_list] == [new_loan.id]
+
+
+@pytest.mark.parametrize(
+    ("term", "found"),
+    [("customer", True), ("agent", True), ("loan id", True), ("no match", False), ("letters", False), ("huge", False)],
+    ids=["customer-id", "agent-id", "loan-id", "unknown-number", "letters", "beyond-bigint"],
+)
+def test_search_by_number_is_an_exact_integer_lookup(admin_login, new_loan, term, found):
+    terms = {
+        "customer": str(new_loan.customer_id),
+        "agent": str(new_loan.agent_id),
+        "loan id": str(new_loan.id),
+        "no match": "424242",
+        "letters": "abc",
+        "huge": "9" * 30,
+    }
+    admin_login.post("/admin/login/", {"username": "boss@example.com", "password": "right-Pass-1"})
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_login.get("/admin/loans/loan/", {"q": terms[term]})
+
+    assert response.status_code == 200
+    assert [loan.id for loan in response.context["cl"].result_list] == ([new_loan.id] if found else [])
+    assert not [query["sql"] for query in queries if "UPPER(" in query["sql"]]  # a cast defeats the indexes
