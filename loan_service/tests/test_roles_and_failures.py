@@ -3,7 +3,7 @@
 import pytest
 
 from loans import services
-from tests.conftest import ADMIN_ID
+from tests.conftest import ADMIN_ID, PENDING_AGENT_ID
 
 pytestmark = pytest.mark.django_db
 UNKNOWN_ID = 424242
@@ -35,6 +35,16 @@ def test_no_token_is_401_everywhere(api, new_loan, endpoint):
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
+
+
+@pytest.mark.parametrize("endpoint", ["detail", "schedule", "history"])
+def test_an_agent_waiting_for_approval_gets_403_agent_not_approved(api, new_loan, endpoint):
+    method, path, _ = endpoints(new_loan.id)[endpoint]
+
+    response = api.as_role("agent", PENDING_AGENT_ID, is_approved=False).json(method, path)
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "agent_not_approved"
 
 
 def test_an_approved_agent_reads_the_history(agent_api, new_loan):

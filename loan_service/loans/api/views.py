@@ -11,6 +11,7 @@ from common.api import PageParams, created, ok, paginate
 from common.errors import InvalidInput
 from common.permissions import IsAdmin, IsAdminOrApprovedAgent, IsApprovedAgent, IsCustomer
 from loans import selectors, services
+from loans.api.permissions import IsAdminApprovedAgentOrCustomer
 from loans.api.serializers import MONEY, InstalmentOutput, LoanOutput, LoanPageOutput, loan_data
 from loans.models import Loan
 
@@ -107,7 +108,7 @@ class ListCustomerLoansView(APIView):
 
 
 class LoanDetailView(APIView):
-    permission_classes = [IsAdminOrApprovedAgent | IsCustomer]
+    permission_classes = [IsAdminApprovedAgentOrCustomer]
 
     @extend_schema(responses={200: LoanOutput})
     def get(self, request, loan_id: int):
@@ -115,7 +116,7 @@ class LoanDetailView(APIView):
 
 
 class LoanScheduleView(APIView):
-    permission_classes = [IsAdminOrApprovedAgent | IsCustomer]
+    permission_classes = [IsAdminApprovedAgentOrCustomer]
 
     @extend_schema(responses={200: InstalmentOutput(many=True)})
     def get(self, request, loan_id: int):
