@@ -34,10 +34,26 @@ def _reset(*, setting: str, **kwargs) -> None:
 setting_changed.connect(_reset)
 
 
+# user_service's error code for an unknown user id (users.errors.UserErrorCode.USER_NOT_FOUND).
+USER_NOT_FOUND = "user_not_found"
+
+
+def _is_user_not_found(reply) -> bool:
+    """user_service's own "no such user": a 404 in its envelope with its code.
+
+    Any other 404 (a wrong USER_SERVICE_URL, a proxy, a renamed path) says nothing
+    about the customer, and reading it as "no customer" would turn every create into a 400.
+    """
+    if reply.status != 404 or not isinstance(reply.data, dict) or reply.data.get("success") is not False:
+        return False
+    error = reply.data.get("error")
+    return isinstance(error, dict) and error.get("code") == USER_NOT_FOUND
+
+
 def ensure_customer(customer_id: int) -> None:
     """Raise InvalidInput on `customer_id` unless it is an active customer; UpstreamUnavailable if we cannot tell."""
     reply = user_service().get_json(f"/internal/users/{int(customer_id)}")
-    if reply.status == 404:
+    if _is_user_not_found(reply):
         raise InvalidInput.on("customer_id", "No customer has this id.")
     if reply.status != 200 or not isinstance(reply.data, dict):
         raise UpstreamUnavailable(details={"service": "user_service", "status": reply.status})

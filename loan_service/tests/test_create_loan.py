@@ -1,6 +1,8 @@
 """POST /api/loan/customer-loan: who may, what is checked, and that nothing is half-written."""
 
+import threading
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -133,3 +135,56 @@ def test_created_loan_has_a_created_history_entry_by_the_agent(agent_api):
     record = Loan.objects.get(pk=loan_id).history.get()
     assert (record.history_type, record.history_user_id, record.history_change_reason) == ("+", AGENT_ID, "created")
     assert record.principal == Decimal("1000000.00")
+
+
+class _NotFoundHandler(BaseHTTPRequestHandler):
+    """Answers every request with the 404 body the server was given: another service, a proxy, a bad path."""
+
+    def do_GET(self):
+        body, content_type = self.server.not_found  # type: ignore[attr-defined]
+        self.send_response(404)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+NOT_FOUND_REPLIES = {
+    "plain-html": (b"<h1>Not Found</h1>", "text/html"),
+    "envelope-other-code": (b'{"success": false, "error": {"code": "not_found"}}', "application/json"),
+    "json-not-envelope": (b'{"detail": "Not found."}', "application/json"),
+}
+
+
+@pytest.fixture(params=NOT_FOUND_REPLIES)
+def misrouted_user_service(request, settings):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotFoundHandler)
+    server.not_found = NOT_FOUND_REPLIES[request.param]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.USER_SERVICE_URL = f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.django_db
+def test_a_404_that_is_not_user_services_user_not_found_is_503(agent_api, misrouted_user_service):
+    response = agent_api.json("post", URL, BODY)
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert not Loan.objects.exists()
+    assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_user_services_user_not_found_is_400_on_customer_id(agent_api, user_service_server):
+    response = agent_api.json("post", URL, {**BODY, "customer_id": 999})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["customer_id"] == ["No customer has this id."]
+    assert user_service_server.calls[-1]["path"] == "/internal/users/999"
