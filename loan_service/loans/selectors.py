@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal
-
 from django.db.models import QuerySet
 
 from common.permissions import ADMIN, CUSTOMER, is_approved_agent
@@ -67,16 +64,12 @@ def get_loan_for(user, loan_id: int) -> Loan:
     raise LoanNotFound()
 
 
-def _plain(value):
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return value
-
-
 def history_of(loan: Loan) -> list[dict]:
-    """Every change of the loan, oldest first: what kind, who, the status after it and the changed fields."""
+    """Every change of the loan, oldest first: what kind, who, the status after it and the changed fields.
+
+    `fields` maps a name to its [old, new] values as stored (Decimal, date, datetime...);
+    the API writes them exactly as it writes the loan object.
+    """
     entries = []
     previous = None
     for record in loan.history.order_by("history_date", "history_id"):
@@ -87,7 +80,7 @@ def history_of(loan: Loan) -> list[dict]:
             if previous is None and new in (None, ""):
                 continue
             if old != new:
-                fields[name] = [_plain(old), _plain(new)]
+                fields[name] = [old, new]
         entries.append(
             {
                 "changed_at": record.history_date,

@@ -158,3 +158,14 @@ def test_a_loan_keeps_its_rate_when_the_operator_changes_the_policy(settings, ag
     assert (kept["interest"], kept["emi"]) == ("8.45", "4098.49")
     assert schedule[0]["payment"] == "4098.49"
     assert fresh.json()["data"]["interest"] == "5.00"
+
+
+def test_history_values_are_written_like_the_loan_object(admin_api, new_loan):
+    admin_api.json("put", decide_url(new_loan.id), {"status": "APPROVED"})
+
+    loan = admin_api.get(f"/api/loan/{new_loan.id}").json()["data"]
+    approved = admin_api.get(f"/api/loan/{new_loan.id}/history").json()["data"][-1]["fields"]
+
+    assert approved["decided_at"] == [None, loan["decided_at"]]
+    assert loan["decided_at"].endswith("Z")
+    assert approved["start_date"] == [None, loan["start_date"]]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common.api import DEFAULT_PAGE_SIZE
@@ -41,6 +46,23 @@ def _when(value) -> str | None:
         return None
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def written(value):
+    """Any loan field's value as the loan object writes it: money with two decimals, dates like DRF."""
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, date):  # datetimes too
+        return _when(value)
+    return value
+
+
+@extend_schema_field(OpenApiTypes.ANY)
+class LoanValueField(serializers.Field):
+    """One value of a loan field (a history entry's old or new value), written like the loan object."""
+
+    def to_representation(self, value):
+        return written(value)
 
 
 def loan_data(loan: Loan) -> dict:

@@ -12,7 +12,7 @@ from common.errors import InvalidInput
 from common.permissions import IsAdmin, IsAdminOrApprovedAgent, IsApprovedAgent, IsCustomer
 from loans import selectors, services
 from loans.api.permissions import IsAdminApprovedAgentOrCustomer
-from loans.api.serializers import MONEY, InstalmentOutput, LoanOutput, LoanPageOutput, loan_data
+from loans.api.serializers import MONEY, InstalmentOutput, LoanOutput, LoanPageOutput, LoanValueField, loan_data
 from loans.models import Loan
 
 # The largest id a BigIntegerField holds: anything above is no user of ours.
@@ -133,7 +133,7 @@ class LoanHistoryView(APIView):
         changed_by = serializers.IntegerField(allow_null=True)
         change = serializers.ChoiceField(choices=["created", "updated", "approved", "rejected"])
         status = serializers.CharField()
-        fields = serializers.DictField(child=serializers.ListField(allow_null=True))
+        fields = serializers.DictField(child=serializers.ListField(child=LoanValueField(allow_null=True)))
 
     @extend_schema(responses={200: EntryOutput(many=True)})
     def get(self, request, loan_id: int):
