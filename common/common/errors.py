@@ -14,6 +14,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from common.correlation import get_correlation_id
+from common.ratelimit import rate_limit_headers
 
 logger = logging.getLogger("lms.errors")
 
@@ -150,8 +151,8 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     for exc_class, status, code in _DRF_CODES:
         if isinstance(exc, exc_class):
             headers = _auth_headers(exc, context)
-            if isinstance(exc, drf.Throttled) and exc.wait is not None:
-                headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+            if isinstance(exc, drf.Throttled):
+                headers.update(rate_limit_headers(exc.wait, context))
             detail = exc.detail if isinstance(exc, drf.APIException) else str(exc)
             return error_response(status, _specific_code(detail) or code, _message(detail), headers=headers)
     if isinstance(exc, drf.APIException):

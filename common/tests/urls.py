@@ -10,7 +10,7 @@ from django.http import Http404
 from django.urls import path
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
 from common.api import both_slashes, ok, paginate
@@ -170,6 +170,24 @@ class ThrottledView(APIView):
         return ok({})
 
 
+class PerClientThrottle(SimpleRateThrottle):
+    rate = "5/min"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": "per-client", "ident": self.get_ident(request)}
+
+
+class TwoThrottlesView(APIView):
+    """A roomy throttle and a tight one: the tight one refuses first."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [PerClientThrottle, ScopedRateThrottle]
+    throttle_scope = "tiny"
+
+    def get(self, request):
+        return ok({})
+
+
 class InternalView(APIView):
     authentication_classes = []  # service-to-service: the key, not a user token
     permission_classes = [HasServiceKey]
@@ -206,6 +224,7 @@ urlpatterns = [
     path("staff", role_view(IsAdminOrApprovedAgent)),
     path("defaults", DefaultsView.as_view()),
     path("throttled", ThrottledView.as_view()),
+    path("two-throttles", TwoThrottlesView.as_view()),
     path("internal", InternalView.as_view()),
     path("upstream", UpstreamView.as_view()),
     *health_urlpatterns,
