@@ -67,3 +67,28 @@ def token_verification(*, var: Path) -> dict:
         "JWT_ISSUER": env_str("JWT_ISSUER", "lms-user-service"),  # `iss` every token must carry
         "JWT_AUDIENCE": env_str("JWT_AUDIENCE", "lms"),  # `aud` every token must carry
     }
+
+
+# The database cache's table; a service creates it in a migration (`createcachetable lms_cache`).
+CACHE_TABLE = "lms_cache"
+
+
+def shared_cache() -> dict:
+    """CACHES for counters every process of a service must share (login throttles).
+
+    Redis at REDIS_URL when set. Otherwise a table in the service's own database, not
+    per-process memory: `up` runs several workers (and a deployment several hosts), and
+    each counting alone would multiply every limit by their number.
+    """
+    url = env_str("REDIS_URL")
+    if url:
+        return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": CACHE_TABLE,
+            # Culling starts past this many rows; far above the live counters (they expire within a
+            # minute), so a spray of made-up emails cannot evict a real counter.
+            "OPTIONS": {"MAX_ENTRIES": 50_000},
+        }
+    }

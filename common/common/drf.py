@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from common.env import env_int
 
-def rest_framework_settings(*, authentication: list[str], throttle_rates: dict[str, str] | None = None) -> dict:
-    """REST_FRAMEWORK: JSON only, authenticated by default, errors in the envelope, OpenAPI via drf-spectacular."""
+
+def rest_framework_settings(
+    *, authentication: list[str], throttle_rates: dict[str, str] | None = None, num_proxies: int | None = None
+) -> dict:
+    """REST_FRAMEWORK: JSON only, authenticated by default, errors in the envelope, OpenAPI via drf-spectacular.
+
+    `num_proxies` (default: the NUM_PROXIES variable, else 1, the gateway) is how many proxies in front
+    of the service are trusted: throttles take the client's address from that entry of X-Forwarded-For,
+    counted from the right, so a client cannot pick its own address by sending the header itself.
+    """
     return {
         "DEFAULT_AUTHENTICATION_CLASSES": authentication,
         "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -13,6 +22,7 @@ def rest_framework_settings(*, authentication: list[str], throttle_rates: dict[s
         "EXCEPTION_HANDLER": "common.errors.exception_handler",
         "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
         "DEFAULT_THROTTLE_RATES": throttle_rates or {},
+        "NUM_PROXIES": env_int("NUM_PROXIES", 1) if num_proxies is None else num_proxies,
         "UNAUTHENTICATED_USER": None,
         "COERCE_DECIMAL_TO_STRING": True,
     }

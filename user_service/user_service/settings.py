@@ -4,7 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from common.celery_config import COMMON_CELERY_SETTINGS, broker_settings
-from common.django_settings import SERVICE_MIDDLEWARE, SERVICE_TEMPLATES, web_basics
+from common.django_settings import SERVICE_MIDDLEWARE, SERVICE_TEMPLATES, shared_cache, web_basics
 from common.drf import rest_framework_settings, spectacular_settings
 from common.env import (
     database_from_env,
@@ -103,29 +103,23 @@ if not SIMPLE_JWT["SIGNING_KEY"] and not is_development():
     raise ConfigurationError(f"JWT_PRIVATE_KEY_PATH ({JWT_PRIVATE_KEY_PATH}) must name a readable RSA private key")
 
 # --- API ----------------------------------------------------------------------
+# Only this many proxies in front of the service are trusted for X-Forwarded-For (the gateway: 1).
+NUM_PROXIES = env_int("NUM_PROXIES", 1)
 REST_FRAMEWORK = rest_framework_settings(
     authentication=["users.authentication.UserJWTAuthentication"],
     throttle_rates={
         "login_ip": env_str("LOGIN_RATE_PER_IP", "10/min"),  # login attempts per client IP
         "login_email": env_str("LOGIN_RATE_PER_EMAIL", "10/min"),  # login attempts per email
     },
+    num_proxies=NUM_PROXIES,
 )
 SPECTACULAR_SETTINGS = spectacular_settings(
     title="user_service", description="Users, roles, agent approval, tokens and the public key set."
 )
 # Service-to-service calls to /internal/ carry this key.
 SERVICE_KEY = env_secret("SERVICE_KEY", "dev-only-service-key")
-# Only this many proxies in front of the service are trusted for X-Forwarded-For (the gateway: 1).
-NUM_PROXIES = env_int("NUM_PROXIES", 1)
-
-CACHES = {
-    # Throttle counters. Set REDIS_URL when running several processes so limits are shared.
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("REDIS_URL")}
-        if env_str("REDIS_URL")
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
-}
+# Throttle counters, shared by every process: Redis at REDIS_URL, else a table in this service's database.
+CACHES = shared_cache()
 
 # --- Events -------------------------------------------------------------------
 globals().update(broker_settings(VAR_DIR))
