@@ -20,6 +20,7 @@ from common.env import (
     var_dir,
 )
 from common.logging import logging_config
+from loans.schedule import parse_rate_tiers
 
 SERVICE_NAME = "loan_service"
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -75,21 +76,14 @@ USER_SERVICE_TIMEOUT = env_float("USER_SERVICE_TIMEOUT", 2.0)  # seconds to wait
 
 
 # --- Lending policy -------------------------------------------------------------
-# Annual rate (percent) by principal: "lower bound:rate" pairs, ascending. A loan
-# keeps the rate it was given; changing this affects new loans and edits only.
-def _rate_tiers(pairs: list[str]) -> list[tuple[Decimal, Decimal]]:
-    try:
-        tiers = [(Decimal(bound), Decimal(rate)) for bound, rate in (pair.split(":") for pair in pairs)]
-    except (ValueError, ArithmeticError) as error:
-        raise ImproperlyConfigured(
-            f'LOAN_RATE_TIERS must be "bound:rate" pairs, e.g. "10000.00:8.45" ({error})'
-        ) from None
-    if not tiers:
-        raise ImproperlyConfigured("LOAN_RATE_TIERS needs at least one tier")
-    return tiers
-
-
-LOAN_RATE_TIERS = _rate_tiers(env_list("LOAN_RATE_TIERS", ["10000.00:8.45", "1000000.00:10.00", "2500000.00:12.00"]))
+# Annual rate (percent, 0-100) by principal: "lower bound:rate" pairs, ascending, two
+# decimals at most. A loan keeps the rate it was given; changing this affects new loans and edits only.
+try:
+    LOAN_RATE_TIERS = parse_rate_tiers(
+        env_list("LOAN_RATE_TIERS", ["10000.00:8.45", "1000000.00:10.00", "2500000.00:12.00"])
+    )
+except ValueError as error:
+    raise ImproperlyConfigured(f"LOAN_RATE_TIERS {error}") from None
 LOAN_MIN_PRINCIPAL = Decimal(env_str("LOAN_MIN_PRINCIPAL", "10000.00"))  # smallest principal lent
 LOAN_MAX_PRINCIPAL = Decimal(env_str("LOAN_MAX_PRINCIPAL", "100000000.00"))  # largest principal lent
 LOAN_MAX_MONTHS = env_int("LOAN_MAX_MONTHS", 480)  # longest term in months

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from itertools import pairwise
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -101,3 +102,43 @@ def rate_for(principal: Decimal, tiers: Sequence[tuple[Decimal, Decimal]]) -> De
         if principal >= bound:
             rate = tier_rate
     return Decimal(rate)
+
+
+def parse_rate_tiers(pairs: Sequence[str]) -> list[tuple[Decimal, Decimal]]:
+    """The rate policy from "bound:rate" pairs ("10000.00:8.45"); ValueError says which pair is wrong and why.
+
+    Bounds must ascend (each tier starts above the last), and every value fits the
+    two decimals it is stored with; a rate is a percentage from 0 to 100.
+    """
+    if not pairs:
+        raise ValueError("needs at least one tier")
+    tiers = [_tier(pair) for pair in pairs]
+    for (lower, _), (upper, _) in pairwise(tiers):
+        if upper <= lower:
+            raise ValueError(f"bounds must be strictly ascending: {upper} comes after {lower}")
+    return tiers
+
+
+def _tier(pair: str) -> tuple[Decimal, Decimal]:
+    parts = pair.split(":")
+    if len(parts) != 2:
+        raise ValueError(f'{pair!r} is not a "bound:rate" pair, e.g. "10000.00:8.45"')
+    bound, rate = (_cents(part.strip(), pair) for part in parts)
+    if bound < 0:
+        raise ValueError(f"{pair!r}: the bound must not be negative")
+    if not 0 <= rate <= 100:
+        raise ValueError(f"{pair!r}: the rate must be between 0 and 100 (percent a year)")
+    return bound, rate
+
+
+def _cents(text: str, pair: str) -> Decimal:
+    try:
+        value = Decimal(text)
+        cents = value.quantize(CENT) if value.is_finite() else None
+    except ArithmeticError:  # not a number, or too many digits to hold in cents
+        cents = None
+    if cents is None:
+        raise ValueError(f"{pair!r}: {text!r} is not a number of at most 26 digits")
+    if value != cents:
+        raise ValueError(f"{pair!r}: {text!r} has more than two decimals")
+    return cents

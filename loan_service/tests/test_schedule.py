@@ -1,14 +1,19 @@
 """The money maths of API.md, without Django: the table, edge terms, and properties over random loans."""
 
+import os
+import re
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import numpy_financial as npf
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loans.schedule import add_months, emi, rate_for, repayment
+from loans.schedule import add_months, emi, parse_rate_tiers, rate_for, repayment
 
 TIERS = [
     (Decimal("10000.00"), Decimal("8.45")),
@@ -103,3 +108,60 @@ def test_schedule_properties(principal, rate, months):
     assert cost.total_interest == cost.amount - principal
     expected = principal / months if rate == 0 else -npf.pmt(float(rate) / 1200, months, float(principal))
     assert abs(cost.emi - Decimal(str(expected))) <= Decimal("0.01")
+
+
+def test_rate_tiers_parse_into_bound_and_rate_pairs():
+    assert parse_rate_tiers(["10000.00:8.45", "1000000:10", "2500000.00:12.00"]) == TIERS
+
+
+@pytest.mark.parametrize(
+    ("pairs", "complaint"),
+    [
+        (["10000.00:8.455"], "more than two decimals"),
+        (["10000.001:8.45"], "more than two decimals"),
+        (["10000.00:8.45", "2500000.00:12.00", "1000000.00:10.00"], "ascending"),
+        (["10000.00:8.45", "10000.00:10.00"], "ascending"),
+        (["10000.00:-0.01"], "between 0 and 100"),
+        (["10000.00:100.01"], "between 0 and 100"),
+        (["-1.00:8.45"], "not be negative"),
+        (["10000.00:NaN"], "is not a number"),
+        (["10000.00:eight"], "is not a number"),
+        (["10000.00"], '"bound:rate"'),
+        (["10000.00:8.45:1"], '"bound:rate"'),
+        ([], "at least one tier"),
+    ],
+    ids=[
+        "rate-three-decimals",
+        "bound-three-decimals",
+        "bounds-out-of-order",
+        "bound-repeated",
+        "rate-negative",
+        "rate-over-100",
+        "bound-negative",
+        "rate-nan",
+        "rate-word",
+        "no-colon",
+        "two-colons",
+        "empty",
+    ],
+)
+def test_bad_rate_tiers_are_refused_with_a_clear_message(pairs, complaint):
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        parse_rate_tiers(pairs)
+
+
+def test_a_bad_rate_policy_stops_the_settings_from_loading():
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "loan_service.settings", "LOAN_RATE_TIERS": "10000:8.455"}
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert loaded.returncode != 0
+    assert "ImproperlyConfigured: LOAN_RATE_TIERS" in loaded.stderr
+    assert "more than two decimals" in loaded.stderr
