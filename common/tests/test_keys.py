@@ -1,6 +1,8 @@
 """Key ids are RFC 7638 thumbprints, the JWKS is a standard document, development keys are made once."""
 
+import os
 import stat
+from pathlib import Path
 
 import jwt
 import pytest
@@ -83,3 +85,55 @@ def test_development_keys_are_made_once_and_then_reused(tmp_path):
 def test_a_file_that_is_not_a_key_is_refused():
     with pytest.raises(ValueError):  # noqa: PT011 - cryptography's own error type
         load_public_key(b"-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n")
+
+
+@pytest.fixture
+def no_chmod(monkeypatch):
+    """Whatever mode a file gets must come from its creation: later chmod calls do nothing, and umask takes nothing."""
+    monkeypatch.setattr(Path, "chmod", lambda self, mode, **kwargs: None)
+    monkeypatch.setattr(os, "chmod", lambda path, mode, **kwargs: None)
+    previous = os.umask(0)
+    yield
+    os.umask(previous)
+
+
+def test_the_private_key_is_created_owner_only_never_readable_by_others_first(tmp_path, no_chmod):
+    private_path, _ = generate_keypair(tmp_path / "keys")
+
+    assert stat.S_IMODE(private_path.stat().st_mode) == 0o600
+
+
+def test_regenerating_over_a_readable_old_key_leaves_it_owner_only(tmp_path, no_chmod):
+    (tmp_path / "keys").mkdir()
+    old = tmp_path / "keys" / "jwt_private.pem"
+    old.write_bytes(b"old")
+    assert stat.S_IMODE(old.stat().st_mode) == 0o666  # umask 0: readable and writable by anyone
+
+    private_path, _ = generate_keypair(tmp_path / "keys")
+
+    assert stat.S_IMODE(private_path.stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" in private_path.read_bytes()
+    assert [path.name for path in (tmp_path / "keys").iterdir() if path.name.endswith(".tmp")] == []
+
+
+def test_a_missing_public_key_is_derived_from_the_private_key_which_is_kept(tmp_path):
+    private_path, public_path = ensure_dev_keypair(tmp_path / "dev")
+    private_pem = private_path.read_bytes()
+    public_path.unlink()
+
+    again = ensure_dev_keypair(tmp_path / "dev")
+
+    assert again == (private_path, public_path)
+    assert private_path.read_bytes() == private_pem  # tokens it signed still verify
+    assert key_id(load_public_key(public_path.read_bytes())) == key_id(load_public_key(private_pem))
+
+
+def test_a_missing_private_key_means_a_new_pair(tmp_path):
+    private_path, public_path = ensure_dev_keypair(tmp_path / "dev")
+    old_kid = key_id(load_public_key(public_path.read_bytes()))
+    private_path.unlink()
+
+    ensure_dev_keypair(tmp_path / "dev")
+
+    assert key_id(load_public_key(public_path.read_bytes())) != old_kid
+    assert key_id(load_public_key(private_path.read_bytes())) == key_id(load_public_key(public_path.read_bytes()))
