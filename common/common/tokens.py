@@ -14,12 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import jwt
 import urllib3
 
-from common.keys import key_id, load_public_key
+from common.keys import key_id, read_public_key
 
 ALGORITHM = "RS256"
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "token_type", "user_id", "jti"]
@@ -47,7 +46,7 @@ class Claims:
 
 
 class KeySet:
-    """Public keys by `kid`, from PEM files and/or a JWKS URL, refreshed on demand."""
+    """Public keys by `kid`, from PEM files and/or a JWKS URL, refreshed on demand; unreadable PEM files are skipped."""
 
     def __init__(
         self,
@@ -59,8 +58,11 @@ class KeySet:
     ) -> None:
         self._keys: dict[str, object] = {}
         for pem_path in pem_paths or []:
-            public_key = load_public_key(Path(pem_path).read_bytes())
-            self._keys[key_id(public_key)] = public_key
+            # A missing or broken file is skipped (and logged), not fatal: the JWKS may still
+            # provide the key, and a token nobody can verify is a 401, never a 500 on every request.
+            public_key = read_public_key(pem_path)
+            if public_key is not None:
+                self._keys[key_id(public_key)] = public_key
         self._jwks_url = jwks_url
         self._cooldown = refresh_cooldown
         self._fetch = fetch or fetch_jwks

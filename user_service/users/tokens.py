@@ -12,7 +12,7 @@ from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError
 from rest_framework_simplejwt.settings import api_settings
 
-from common.keys import key_id, load_public_key, public_jwk
+from common.keys import key_id, load_public_key, public_jwk, read_public_key
 
 
 @cache
@@ -22,8 +22,9 @@ def verification_keys() -> dict[str, object]:
     current = load_public_key(Path(settings.JWT_PRIVATE_KEY_PATH).read_bytes())
     keys[key_id(current)] = current
     for path in settings.JWT_PREVIOUS_PUBLIC_KEY_PATHS:
-        previous = load_public_key(Path(path).read_bytes())
-        keys[key_id(previous)] = previous
+        previous = read_public_key(path)  # a missing old key is logged and skipped, not a 500 on every request
+        if previous is not None:
+            keys[key_id(previous)] = previous
     return keys
 
 
