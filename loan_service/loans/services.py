@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from common import events
@@ -141,3 +141,24 @@ def decide_loan(*, loan_id: int, admin_id: int, status: str, note: str = "") -> 
         outbox.publish(_event(DECISIONS[status], loan))
         count_status_changes({Loan.Status.NEW: -1, status: 1})
     return loan
+
+
+def recount_loan_statuses() -> dict[str, tuple[int, int]]:
+    """Set every kept status count to the number of loan rows; returns {status: (kept before, counted)}.
+
+    Writes outside the services (a data fix in psql, a restore) leave LoanStatusCount
+    behind. The loans table is locked against writes for the recount: every service
+    writes its loan row before its count, so a change in flight either committed
+    before the recount or waits for it, and none of them is counted twice or lost.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {connection.ops.quote_name(Loan._meta.db_table)} IN SHARE MODE")
+        rows = Loan.objects.order_by().values("status").annotate(rows=Count("id"))
+        counted = dict(rows.values_list("status", "rows"))
+        kept = dict(LoanStatusCount.objects.select_for_update().values_list("status", "count"))
+        statuses = sorted(set(Loan.Status.values) | set(counted) | set(kept))
+        for status in statuses:
+            LoanStatusCount.objects.update_or_create(status=status, defaults={"count": counted.get(status, 0)})
+    return {status: (kept.get(status, 0), counted.get(status, 0)) for status in statuses}
