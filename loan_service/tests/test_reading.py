@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from loans import services
+from loans.models import LoanStatusCount
 from tests.conftest import AGENT_ID, CUSTOMER_ID, OTHER_CUSTOMER_ID
 
 pytestmark = pytest.mark.django_db
@@ -194,3 +195,17 @@ def test_the_fast_list_shape_is_exactly_the_serializers(admin_api, new_loan):
 
     assert loan_data(new_loan) == LoanOutput(new_loan).data
     assert results(admin_api.get("/api/loan/list-loans-admin-agent"))[0] == dict(LoanOutput(new_loan).data)
+
+
+@pytest.mark.parametrize("kept", [0, 1, 50], ids=["count-zero", "count-behind", "count-ahead"])
+def test_a_page_holds_the_real_rows_whatever_the_kept_count_says(admin_api, kept):
+    loans = make_loans(3)
+    LoanStatusCount.objects.filter(status="NEW").update(count=kept)
+
+    first = admin_api.get("/api/loan/list-loans-admin-agent?status=NEW&page_size=2").json()["data"]
+    second = admin_api.get("/api/loan/list-loans-admin-agent?status=NEW&page_size=2&page=2").json()["data"]
+
+    newest_first = [loan.id for loan in reversed(loans)]
+    assert [loan["id"] for loan in first["results"] + second["results"]] == newest_first
+    assert (first["next"], second["next"], second["previous"]) == (2, None, 1)
+    assert min(first["count"], second["count"]) >= 3  # never fewer than the rows a client has seen

@@ -7,12 +7,13 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
-from common.api import PageParams, created, ok, paginate
+from common.api import PageParams, created, ok
 from common.errors import InvalidInput
 from common.permissions import IsAdmin, IsAdminOrApprovedAgent, IsApprovedAgent, IsCustomer
 from loans import selectors, services
+from loans.api.pages import loans_page
 from loans.api.permissions import IsAdminApprovedAgentOrCustomer
-from loans.api.serializers import MONEY, InstalmentOutput, LoanOutput, LoanPageOutput, LoanValueField, loan_data
+from loans.api.serializers import MONEY, InstalmentOutput, LoanOutput, LoanPageOutput, LoanValueField
 from loans.models import Loan
 
 # The largest id a BigIntegerField holds: anything above is no user of ours.
@@ -23,10 +24,6 @@ def _valid(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
-
-
-def _loans_page(queryset, request) -> dict:
-    return paginate(queryset, request.query_params, lambda rows: [loan_data(loan) for loan in rows])
 
 
 class CreateLoanView(APIView):
@@ -91,7 +88,7 @@ class ListLoansView(APIView):
     @extend_schema(parameters=[FilterSerializer, PageParams], responses={200: LoanPageOutput})
     def get(self, request):
         filters = _valid(self.FilterSerializer, request.query_params)
-        return ok(_loans_page(selectors.list_loans(**filters), request))
+        return ok(loans_page(selectors.list_loans(**filters), request.query_params))
 
 
 class ListCustomerLoansView(APIView):
@@ -104,7 +101,7 @@ class ListCustomerLoansView(APIView):
     def get(self, request):
         filters = _valid(self.FilterSerializer, request.query_params)
         loans = selectors.list_loans_for_customer(customer_id=request.user.id, **filters)
-        return ok(_loans_page(loans, request))
+        return ok(loans_page(loans, request.query_params))
 
 
 class LoanDetailView(APIView):
