@@ -24,6 +24,9 @@ class TokenUser:
     is_authenticated = True
     is_anonymous = False
     is_active = True
+    # Tokens are issued only to agents who are approved or waiting: a rejected agent cannot sign in
+    # or refresh, so until an access token issued before the rejection expires it still says waiting.
+    is_rejected = False
 
     @property
     def pk(self) -> int:

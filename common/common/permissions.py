@@ -38,10 +38,20 @@ class _RolePermission(BasePermission):
             return False
         if role == AGENT and not is_approved_agent(request.user):
             # Instance attributes: DRF reads them to build the 403 for this request only.
-            self.message = "Your agent account is waiting for an admin's approval."
-            self.code = ErrorCode.AGENT_NOT_APPROVED
+            self.message, self.code = _unapproved_agent_refusal(request.user)
             return False
         return True
+
+
+def _unapproved_agent_refusal(user) -> tuple[str, str]:
+    """Why an agent who is not approved is refused: rejected, when the caller object knows it, else waiting.
+
+    A service that loads the user row (user_service) can tell a rejected agent; a token cannot,
+    since none is ever issued to a rejected agent (see TokenUser.is_rejected).
+    """
+    if getattr(user, "is_rejected", False):
+        return "Your agent account was rejected by an admin.", ErrorCode.AGENT_REJECTED
+    return "Your agent account is waiting for an admin's approval.", ErrorCode.AGENT_NOT_APPROVED
 
 
 class IsCustomer(_RolePermission):

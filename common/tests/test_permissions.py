@@ -1,7 +1,10 @@
 """The caller's identity comes from the token alone; roles and approval decide what they may do."""
 
+from types import SimpleNamespace
+
 import pytest
 
+from common.permissions import IsAdminOrApprovedAgent
 from common.testing import test_keys
 
 pytestmark = pytest.mark.django_db
@@ -126,3 +129,16 @@ def test_an_unset_service_key_opens_nothing(api, settings):
     settings.SERVICE_KEY = ""
 
     assert api.get("/internal", HTTP_X_SERVICE_KEY="").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("is_rejected", "code"),
+    [(True, "agent_rejected"), (False, "agent_not_approved")],
+    ids=["rejected", "waiting"],
+)
+def test_a_caller_object_that_knows_the_agent_was_rejected_gets_agent_rejected(is_rejected, code):
+    agent = SimpleNamespace(is_authenticated=True, role="agent", is_approved=False, is_rejected=is_rejected)
+    permission = IsAdminOrApprovedAgent()
+
+    assert permission.has_permission(SimpleNamespace(user=agent), view=None) is False
+    assert permission.code == code
