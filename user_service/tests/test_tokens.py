@@ -212,7 +212,8 @@ def test_logout_with_someone_elses_refresh_is_refused(api, customer, other_custo
 
     response = api.as_user(customer).post("/api/user/logout", {"refresh": theirs}, format="json")
 
-    assert response.status_code == 401
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "refresh_token_not_owned"
     api.credentials()
     assert api.post(REFRESH, {"refresh": theirs}, format="json").status_code == 200
 

@@ -13,6 +13,9 @@ class UserErrorCode(StrEnum):
     WRONG_PASSWORD = "wrong_password"
     USER_NOT_FOUND = "user_not_found"
     AGENT_ALREADY_DECIDED = "agent_already_decided"
+    INVALID_REFRESH_TOKEN = "invalid_refresh_token"
+    REFRESH_TOKEN_ALREADY_REVOKED = "refresh_token_already_revoked"
+    REFRESH_TOKEN_NOT_OWNED = "refresh_token_not_owned"
 
 
 class EmailTaken(DomainError):
@@ -58,3 +61,28 @@ class AgentAlreadyDecided(DomainError):
     status_code = 409
     code = UserErrorCode.AGENT_ALREADY_DECIDED
     default_message = "Only an agent waiting for approval can be approved or rejected."
+
+
+class _UnusableRefreshToken(DomainError):
+    """The refresh token in a signed-in caller's body cannot be used: a 400 on that field, not a 401,
+    since the caller's own access token is fine and signing in again would not help."""
+
+    status_code = 400
+
+    def __init__(self) -> None:
+        super().__init__(details={"refresh": [self.default_message]})
+
+
+class InvalidRefreshToken(_UnusableRefreshToken):
+    code = UserErrorCode.INVALID_REFRESH_TOKEN
+    default_message = "This refresh token is invalid or expired."
+
+
+class RefreshTokenAlreadyRevoked(_UnusableRefreshToken):
+    code = UserErrorCode.REFRESH_TOKEN_ALREADY_REVOKED
+    default_message = "This refresh token is already revoked."
+
+
+class RefreshTokenNotOwned(_UnusableRefreshToken):
+    code = UserErrorCode.REFRESH_TOKEN_NOT_OWNED
+    default_message = "This refresh token belongs to another user."

@@ -17,12 +17,15 @@ from users.errors import (
     AgentRejected,
     EmailTaken,
     InvalidCredentials,
+    InvalidRefreshToken,
+    RefreshTokenAlreadyRevoked,
+    RefreshTokenNotOwned,
     TokenRevoked,
     UserNotFound,
     WrongPassword,
 )
 from users.models import Approval, Role, User
-from users.tokens import RefreshToken
+from users.tokens import RefreshToken, RevokedTokenError
 
 SIGNUP_ROLES = (Role.CUSTOMER, Role.AGENT)
 
@@ -117,16 +120,18 @@ def refresh_tokens(*, refresh: str) -> dict[str, str]:
 
     A deactivated, rejected or demoted (role changed) user cannot refresh.
     """
+    token = _valid_refresh(refresh)
     with transaction.atomic():
-        token = _valid_refresh(refresh)
         user = User.objects.select_for_update().filter(pk=token.get("user_id"), is_active=True).first()
-        if user is None or user.approval == Approval.REJECTED or token.get("role") != user.role:
-            token.blacklist()
-            raise TokenRevoked()
-        _, created = BlacklistedToken.objects.get_or_create(token=_outstanding(token))
-        if not created:  # a concurrent refresh with the same token won
-            raise TokenRevoked()
-        return issue_tokens(user)
+        if user is not None and user.approval != Approval.REJECTED and token.get("role") == user.role:
+            _, created = BlacklistedToken.objects.get_or_create(token=_outstanding(token))
+            if not created:  # a concurrent refresh with the same token won
+                raise TokenRevoked()
+            return issue_tokens(user)
+    # Outside the transaction, or the refusal would roll the revocation back: the token stays
+    # dead even if the change that stopped it (deactivation, demotion) is later undone.
+    token.blacklist()
+    raise TokenRevoked()
 
 
 def _outstanding(token: RefreshToken) -> OutstandingToken:
@@ -137,10 +142,19 @@ def _outstanding(token: RefreshToken) -> OutstandingToken:
 
 
 def logout(*, user: User, refresh: str) -> None:
-    """Revoke one refresh token of the caller."""
-    token = _valid_refresh(refresh)
+    """Revoke one refresh token of the caller.
+
+    A token that is another user's, already revoked or invalid is a 400: the caller is
+    still signed in, and a 401 would tell their client to sign in again.
+    """
+    try:
+        token = RefreshToken(refresh)
+    except RevokedTokenError as exc:
+        raise RefreshTokenAlreadyRevoked() from exc
+    except TokenError as exc:
+        raise InvalidRefreshToken() from exc
     if token.get("user_id") != user.id:
-        raise TokenRevoked("This refresh token belongs to another user.")
+        raise RefreshTokenNotOwned()
     token.blacklist()
 
 

@@ -9,7 +9,7 @@ import jwt
 from django.conf import settings
 from rest_framework_simplejwt import tokens
 from rest_framework_simplejwt.backends import TokenBackend
-from rest_framework_simplejwt.exceptions import TokenBackendError
+from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 
 from common.keys import key_id, load_public_key, public_jwk, read_public_key
@@ -81,7 +81,18 @@ class AccessToken(_KeyIdBackendMixin, tokens.AccessToken):
     """Short-lived; carries the claims the gateway and services authorise on."""
 
 
+class RevokedTokenError(TokenError):
+    """A genuine, unexpired refresh token that is on the blacklist."""
+
+
 class RefreshToken(_KeyIdBackendMixin, tokens.RefreshToken):
     """Long-lived, rotated on use, blacklisted on logout and password change."""
 
     access_token_class = AccessToken
+
+    def check_blacklist(self) -> None:
+        # Runs after the signature and expiry checks, so a revoked token is told apart from a bad one.
+        try:
+            super().check_blacklist()
+        except TokenError as exc:
+            raise RevokedTokenError(str(exc)) from exc
