@@ -1,11 +1,19 @@
-"""The operators' view of users: filters by role and approval, approve/reject through the services."""
+"""The operators' view of users: filters by role and approval; every change of state goes through users.services.
+
+Role, approval and the account flags are read-only here: editing them in the form
+would skip what the services do with them (deleted_at, token revocation, events).
+"""
+
+from collections.abc import Callable
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from common.errors import DomainError
 from users import services
-from users.models import Approval, Role, User
+from users.models import User
+
+STATE_FIELDS = ["role", "approval", "is_active", "is_staff", "is_superuser"]
 
 
 @admin.register(User)
@@ -14,38 +22,54 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ["id", "email", "first_name", "last_name", "role", "approval", "is_active", "created_at"]
     list_filter = ["role", "approval", "is_active"]
     search_fields = ["email", "first_name", "last_name"]
-    readonly_fields = ["role", "approval", "created_at", "updated_at", "deleted_at", "last_login"]
+    readonly_fields = [*STATE_FIELDS, "created_at", "updated_at", "deleted_at", "last_login"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         ("Profile", {"fields": ["first_name", "last_name"]}),
-        ("Role", {"fields": ["role", "approval", "is_active", "is_staff", "is_superuser"]}),
+        ("Role and state (change them with the actions)", {"fields": STATE_FIELDS}),
         ("Dates", {"fields": ["created_at", "updated_at", "deleted_at", "last_login"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
-    actions = ["approve_agents", "reject_agents"]
+    actions = ["approve_agents", "reject_agents", "deactivate_users"]
 
     def has_add_permission(self, request) -> bool:
         # New users come through signup or `createadmin`, which publish their events.
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Rows stay for the audit trail and other services' references: deactivate instead.
+        return False
+
     @admin.action(description="Approve selected agents")
     def approve_agents(self, request, queryset):
-        self._decide(request, queryset, approve=True)
+        self._apply(request, queryset, "approved", self._decision(request, approve=True))
 
     @admin.action(description="Reject selected agents")
     def reject_agents(self, request, queryset):
-        self._decide(request, queryset, approve=False)
+        self._apply(request, queryset, "rejected", self._decision(request, approve=False))
 
-    def _decide(self, request, queryset, *, approve: bool) -> None:
-        done, skipped = 0, 0
-        for user_id in queryset.filter(role=Role.AGENT, approval=Approval.PENDING).values_list("id", flat=True):
+    @admin.action(description="Deactivate selected users")
+    def deactivate_users(self, request, queryset):
+        self._apply(
+            request,
+            queryset,
+            "deactivated",
+            lambda user_id: services.deactivate_user(user_id=user_id, admin_id=request.user.id),
+        )
+
+    @staticmethod
+    def _decision(request, *, approve: bool) -> Callable[[int], object]:
+        return lambda user_id: services.decide_agent(user_id=user_id, admin_id=request.user.id, approve=approve)
+
+    def _apply(self, request, queryset, verb: str, use_case: Callable[[int], object]) -> None:
+        """Run the use case on each selected user; the ones it refuses are counted with its reason."""
+        done, refused = 0, {}
+        for user_id in queryset.values_list("id", flat=True):
             try:
-                services.decide_agent(user_id=user_id, admin_id=request.user.id, approve=approve)
+                use_case(user_id)
                 done += 1
-            except DomainError:
-                skipped += 1
-        skipped += queryset.count() - done - skipped
-        verb = "approved" if approve else "rejected"
-        self.message_user(request, f"{done} agent(s) {verb}.", messages.SUCCESS)
-        if skipped:
-            self.message_user(request, f"{skipped} skipped: not an agent waiting for approval.", messages.WARNING)
+            except DomainError as exc:
+                refused[exc.message] = refused.get(exc.message, 0) + 1
+        self.message_user(request, f"{done} user(s) {verb}.", messages.SUCCESS)
+        for reason, count in refused.items():
+            self.message_user(request, f"{count} skipped: {reason}", messages.WARNING)

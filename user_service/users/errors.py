@@ -16,6 +16,7 @@ class UserErrorCode(StrEnum):
     INVALID_REFRESH_TOKEN = "invalid_refresh_token"
     REFRESH_TOKEN_ALREADY_REVOKED = "refresh_token_already_revoked"
     REFRESH_TOKEN_NOT_OWNED = "refresh_token_not_owned"
+    CANNOT_DEACTIVATE_SELF = "cannot_deactivate_self"
 
 
 class EmailTaken(DomainError):
@@ -61,6 +62,12 @@ class AgentAlreadyDecided(DomainError):
     status_code = 409
     code = UserErrorCode.AGENT_ALREADY_DECIDED
     default_message = "Only an agent waiting for approval can be approved or rejected."
+
+
+class CannotDeactivateSelf(DomainError):
+    status_code = 409
+    code = UserErrorCode.CANNOT_DEACTIVATE_SELF
+    default_message = "An admin cannot deactivate their own account."
 
 
 class _UnusableRefreshToken(DomainError):

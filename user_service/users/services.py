@@ -15,6 +15,7 @@ from common.outbox.publisher import publish
 from users.errors import (
     AgentAlreadyDecided,
     AgentRejected,
+    CannotDeactivateSelf,
     EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
@@ -218,7 +219,24 @@ def delete_agent(*, user_id: int) -> None:
         agent = User.objects.select_for_update().filter(pk=user_id, role=Role.AGENT, is_active=True).first()
         if agent is None:
             raise UserNotFound("No such agent.")
-        agent.is_active = False
-        agent.deleted_at = timezone.now()
-        agent.save(update_fields=["is_active", "deleted_at", "updated_at"])
-        revoke_all_tokens(agent)
+        _deactivate(agent)
+
+
+def deactivate_user(*, user_id: int, admin_id: int) -> User:
+    """Deactivate any user but the acting admin (the admin site's action), exactly as `delete_agent` does."""
+    if user_id == admin_id:
+        raise CannotDeactivateSelf()
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
+        if user is None:
+            raise UserNotFound()
+        _deactivate(user)
+    return user
+
+
+def _deactivate(user: User) -> None:
+    # The row stays (audit trail, other services' references); signing in and refreshing stop.
+    user.is_active = False
+    user.deleted_at = timezone.now()
+    user.save(update_fields=["is_active", "deleted_at", "updated_at"])
+    revoke_all_tokens(user)

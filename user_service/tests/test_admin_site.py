@@ -1,0 +1,130 @@
+"""The Django admin for users: filters, and actions that run the same use cases (and events) as the API."""
+
+import pytest
+from django.test import Client
+
+from common.outbox.models import OutboxMessage
+from tests.factories import PASSWORD, UserFactory
+from users.models import Approval, Role
+
+CHANGELIST = "/admin/users/user/"
+
+
+@pytest.fixture
+def site(admin) -> Client:
+    client = Client()
+    client.force_login(admin)
+    return client
+
+
+def listed(site, query: str = "") -> set[int]:
+    response = site.get(f"{CHANGELIST}?{query}")
+    assert response.status_code == 200
+    return {user.id for user in response.context["cl"].result_list}
+
+
+def run_action(site, action: str, *users):
+    return site.post(CHANGELIST, {"action": action, "_selected_action": [user.id for user in users]}, follow=True)
+
+
+def login_status(api, user) -> int:
+    return api.post("/api/user/login", {"email": user.email, "password": PASSWORD}, format="json").status_code
+
+
+@pytest.mark.django_db
+def test_the_list_filters_by_role_and_approval(site, admin, customer, agent, pending_agent):
+    assert listed(site) == {admin.id, customer.id, agent.id, pending_agent.id}
+    assert listed(site, "role__exact=agent") == {agent.id, pending_agent.id}
+    assert listed(site, "role__exact=agent&approval__exact=pending") == {pending_agent.id}
+    assert listed(site, "approval__exact=approved&role__exact=customer") == {customer.id}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("action", "api_action", "event"),
+    [("approve_agents", "approve", "agent.approved"), ("reject_agents", "reject", "agent.rejected")],
+    ids=["approve", "reject"],
+)
+def test_a_decision_in_the_admin_publishes_the_same_event_as_the_api(api, site, admin, action, api_action, event):
+    by_admin_site, by_api = UserFactory.create_batch(2, role=Role.AGENT, approval=Approval.PENDING)
+
+    run_action(site, action, by_admin_site)
+    api.as_user(admin).put(f"/api/user/approve-delete/{by_api.id}", {"action": api_action}, format="json")
+
+    site_event, api_event = (OutboxMessage.objects.get(message__payload__user_id=u.id) for u in (by_admin_site, by_api))
+    assert site_event.name == api_event.name == event
+    assert site_event.message["payload"]["decided_by"] == admin.id
+    assert set(site_event.message["payload"]) == set(api_event.message["payload"])
+    assert site_event.message["version"] == api_event.message["version"]
+
+
+@pytest.mark.django_db
+def test_a_rejected_agent_cannot_sign_in_and_others_are_skipped_with_the_reason(api, site, pending_agent, customer):
+    response = run_action(site, "reject_agents", pending_agent, customer)
+
+    shown = [str(message) for message in response.context["messages"]]
+    assert "1 user(s) rejected." in shown
+    assert any(message.startswith("1 skipped: Only an agent waiting for approval") for message in shown)
+    assert login_status(api, pending_agent) == 403
+    customer.refresh_from_db()
+    assert customer.approval == Approval.APPROVED
+
+
+@pytest.mark.django_db
+def test_deactivating_in_the_admin_sets_deleted_at_and_revokes_refresh_tokens(api, site, customer):
+    login = api.post("/api/user/login", {"email": customer.email, "password": PASSWORD}, format="json")
+    refresh = login.json()["data"]["refresh"]
+
+    run_action(site, "deactivate_users", customer)
+
+    customer.refresh_from_db()
+    assert customer.is_active is False
+    assert customer.deleted_at is not None
+    assert api.post("/api/user/token/refresh", {"refresh": refresh}, format="json").status_code == 401
+    assert login_status(api, customer) == 401
+
+
+@pytest.mark.django_db
+def test_an_admin_cannot_deactivate_themselves(site, admin):
+    response = run_action(site, "deactivate_users", admin)
+
+    admin.refresh_from_db()
+    assert admin.is_active is True
+    assert any("cannot deactivate their own" in str(message) for message in response.context["messages"])
+
+
+@pytest.mark.django_db
+def test_the_change_form_does_not_edit_role_approval_or_account_flags(site, pending_agent):
+    page = site.get(f"{CHANGELIST}{pending_agent.id}/change/")
+    response = site.post(
+        f"{CHANGELIST}{pending_agent.id}/change/",
+        {
+            "email": pending_agent.email,
+            "first_name": "Renamed",
+            "last_name": pending_agent.last_name,
+            "role": Role.ADMIN,
+            "approval": Approval.APPROVED,
+            "is_active": "",
+            "is_staff": "on",
+            "is_superuser": "on",
+        },
+    )
+
+    pending_agent.refresh_from_db()
+    assert page.status_code == 200
+    for field in ("role", "approval", "is_active", "is_staff", "is_superuser"):
+        assert f'name="{field}"' not in page.content.decode()
+    assert response.status_code == 302
+    assert pending_agent.first_name == "Renamed"
+    assert (pending_agent.role, pending_agent.approval) == (Role.AGENT, Approval.PENDING)
+    assert (pending_agent.is_active, pending_agent.is_staff, pending_agent.is_superuser) == (True, False, False)
+    assert not OutboxMessage.objects.filter(name__startswith="agent.").exists()
+
+
+@pytest.mark.django_db
+def test_users_cannot_be_deleted_from_the_admin(site, customer):
+    response = site.post(f"{CHANGELIST}{customer.id}/delete/", {"post": "yes"})
+
+    assert response.status_code == 403
+    customer.refresh_from_db()
+    assert customer.is_active is True
