@@ -79,8 +79,14 @@ def repayment(principal: Decimal, annual_percent: Decimal, months: int, *, start
     rows = []
     for month in range(1, months + 1):
         interest = to_cents(balance * rate)
-        # The last month pays what is left. With a high rate over a long term the
-        # EMI's rounding can repay the balance early; then a month pays no more than is owed.
+        # The last month pays what is left (API.md). The min() is a guard API.md does not
+        # state: rounding (EMI and each month's interest, at most 0.01 a month, compounding)
+        # could in principle repay the balance before the last month. Within the API limits
+        # and the configured tiers it cannot: the worst case (10,000.00 at 8.45 % over 480
+        # months) keeps the drift under 1/1.8 of an instalment (tests/test_schedule.py,
+        # test_the_guard_cannot_trigger_with_the_configured_tiers). A much higher operator
+        # rate can (10,000.07 at 100 % over 120 months repays in month 119): then that month
+        # pays what is owed and the rest pay 0.00, rather than the balance going negative.
         principal_part = balance if month == months else min(instalment - interest, balance)
         payment = principal_part + interest
         balance -= principal_part

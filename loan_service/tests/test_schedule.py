@@ -165,3 +165,33 @@ def test_a_bad_rate_policy_stops_the_settings_from_loading():
     assert loaded.returncode != 0
     assert "ImproperlyConfigured: LOAN_RATE_TIERS" in loaded.stderr
     assert "more than two decimals" in loaded.stderr
+
+
+def worst_rounding_drift(rate: Decimal, months: int) -> Decimal:
+    """How far rounding can move (1 + r) * balance by the second-to-last month, plus that month's rounding.
+
+    Each month the EMI (|error| <= 0.005) and the interest (<= 0.005) are rounded, and an
+    error compounds at the monthly rate: after k months at most 0.01 * ((1 + r)^k - 1) / r.
+    """
+    r = rate / 1200
+    return Decimal("0.01") * (((1 + r) ** (months - 2) - 1) / r * (1 + r) + 1)
+
+
+def test_the_guard_cannot_trigger_with_the_configured_tiers():
+    # A month before the last repays everything only if the drift reaches EMI / (1 + r):
+    # the exact balance then still owes two instalments, worth EMI * (1 + 1 / (1 + r)).
+    for bound, rate in TIERS:
+        for months in range(2, 481):
+            exact_instalment = emi(bound, rate, months) - Decimal("0.005")  # at least; emi() is rounded
+            assert exact_instalment / (1 + rate / 1200) > worst_rounding_drift(rate, months), (bound, rate, months)
+
+
+def test_a_rate_far_above_the_tiers_repays_early_and_the_guard_keeps_the_balance_at_zero():
+    cost = repayment(Decimal("10000.07"), Decimal("100.00"), 120)
+
+    rows = cost.instalments
+    assert rows[118].balance == Decimal("0.00")  # repaid in month 119 by the rounding of the EMI
+    assert rows[119].payment == Decimal("0.00")
+    assert all(row.balance >= 0 for row in rows)
+    assert sum(row.principal for row in rows) == Decimal("10000.07")
+    assert cost.amount == sum(row.payment for row in rows)
