@@ -11,6 +11,8 @@ from pathlib import Path
 
 from common.env import env_int, env_str
 
+AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
+
 
 def broker_settings(var: Path) -> dict:
     """CELERY_BROKER_URL and its transport options, as Django settings."""
@@ -20,6 +22,10 @@ def broker_settings(var: Path) -> dict:
         if url.startswith(("redis://", "rediss://")):
             # Longer than the longest retry countdown, or Redis redelivers a task still waiting.
             options["visibility_timeout"] = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+        if url.startswith(AMQP_SCHEMES):
+            # Wait for the broker's confirm on every publish: a message it drops raises instead of
+            # being taken as sent (the outbox relay then keeps the row and sends it again).
+            options["confirm_publish"] = True
         return {"CELERY_BROKER_URL": url, "CELERY_BROKER_TRANSPORT_OPTIONS": options}
     folder = var / "broker"
     (folder / "queue").mkdir(parents=True, exist_ok=True)
