@@ -44,3 +44,8 @@ def get_user(user_id: int) -> User:
     if user is None:
         raise UserNotFound()
     return user
+
+
+def find_user_by_email(email: str) -> User | None:
+    """The user with this email (case-insensitive), active or not; None if there is none."""
+    return User.objects.filter(email__iexact=email.strip()).first()
