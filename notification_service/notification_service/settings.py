@@ -17,6 +17,7 @@ from common.env import (
     var_dir,
 )
 from common.logging import logging_config
+from notifications.delivery_policy import check_channels, check_visibility_timeout, longest_retry_delay
 
 SERVICE_NAME = "notification_service"
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -65,17 +66,23 @@ SPECTACULAR_SETTINGS = spectacular_settings(
 )
 # --- Delivery -------------------------------------------------------------------
 # Channels every notifying event is sent on besides in_app (which is always on).
-NOTIFICATION_CHANNELS = env_list("NOTIFICATION_CHANNELS", ["email"])
+NOTIFICATION_CHANNELS = check_channels(env_list("NOTIFICATION_CHANNELS", ["email"]))
 # The backend of each channel: "module.Class" with send(notification, recipient) -> provider id.
 NOTIFICATION_BACKENDS = {
     "email": env_str("NOTIFICATION_EMAIL_BACKEND", "notifications.backends.EmailBackend"),
     "sms": env_str("NOTIFICATION_SMS_BACKEND", "notifications.backends.LogOnlyBackend"),
     "push": env_str("NOTIFICATION_PUSH_BACKEND", "notifications.backends.LogOnlyBackend"),
 }
-NOTIFICATION_MAX_RETRIES = env_int("NOTIFICATION_MAX_RETRIES", 5)  # transient failures retried this often
-NOTIFICATION_RETRY_BACKOFF_SECONDS = env_int("NOTIFICATION_RETRY_BACKOFF_SECONDS", 2)  # first retry delay
+NOTIFICATION_MAX_RETRIES = env_int("NOTIFICATION_MAX_RETRIES", 5)  # transient delivery failures retried this often
+# Retries wait a random time below base * 2**retry (full jitter), never more than the max.
+NOTIFICATION_RETRY_BACKOFF_SECONDS = env_int("NOTIFICATION_RETRY_BACKOFF_SECONDS", 2)  # bound of the first retry
 NOTIFICATION_RETRY_BACKOFF_MAX_SECONDS = env_int("NOTIFICATION_RETRY_BACKOFF_MAX_SECONDS", 300)  # longest delay
-NOTIFICATION_STUCK_AFTER_SECONDS = env_int("NOTIFICATION_STUCK_AFTER_SECONDS", 600)  # pending this long: re-queued
+# Overdue this long past its last queueing (or scheduled retry), a pending notification is re-queued.
+NOTIFICATION_STUCK_AFTER_SECONDS = env_int("NOTIFICATION_STUCK_AFTER_SECONDS", 600)
+# Policy, not deployment: an event whose consumer hits database errors (down, failover) is retried this
+# often with the same backoff; a stuck notification is re-queued this often, then failed.
+NOTIFICATION_EVENT_MAX_RETRIES = 10
+NOTIFICATION_MAX_REQUEUES = 3
 MAX_BATCH_RECIPIENTS = 1000  # API.md: send-batch takes at most this many user ids
 
 # SMTP when a server is configured (and always outside development); else emails go to the log.
@@ -94,8 +101,17 @@ EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 5.0)  # seconds; a hung SMTP server i
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Loans <no-reply@lms.example>")
 
 # --- Events -------------------------------------------------------------------
-globals().update(broker_settings(VAR_DIR))
+_broker = broker_settings(VAR_DIR)
+globals().update(_broker)
 globals().update(COMMON_CELERY_SETTINGS)
+check_visibility_timeout(
+    _broker["CELERY_BROKER_TRANSPORT_OPTIONS"],
+    longest_delay=longest_retry_delay(
+        base=NOTIFICATION_RETRY_BACKOFF_SECONDS,
+        cap=NOTIFICATION_RETRY_BACKOFF_MAX_SECONDS,
+        max_retries=max(NOTIFICATION_MAX_RETRIES, NOTIFICATION_EVENT_MAX_RETRIES),
+    ),
+)
 CELERY_APP = "notification_service.celery.app"
 CELERY_TASK_ROUTES = {"notifications.consume_event": {"queue": "events"}, "notifications.*": {"queue": "notifications"}}
 CELERY_BEAT_SCHEDULE = {

@@ -22,11 +22,18 @@ logger = logging.getLogger("lms.notifications")
 
 
 class EmailBackend:
-    """Email through Django's email backend (SMTP in production)."""
+    """Email through Django's email backend (SMTP in production).
+
+    SMTP replies of 500 and above are permanent; 4xx replies, an unknown recipient
+    and connection failures are transient.
+    """
 
     def send(self, notification: Notification, recipient: Recipient | None) -> str:
-        if recipient is None or not recipient.email:
-            raise PermanentDeliveryError("recipient has no known email address")
+        if recipient is None:
+            # loan.created may overtake user.registered (separate relays): the address may still arrive.
+            raise TransientDeliveryError("recipient not known yet: no user event received for this user")
+        if not recipient.email:
+            raise PermanentDeliveryError("recipient has no email address")
         message_id = f"<{uuid.uuid4().hex}@lms>"
         message = EmailMessage(
             subject=notification.subject,
@@ -41,9 +48,20 @@ class EmailBackend:
             if all(code >= 500 for code, _ in exc.recipients.values()):
                 raise PermanentDeliveryError(f"recipient refused: {exc.recipients}") from exc
             raise TransientDeliveryError(f"recipient deferred: {exc.recipients}") from exc
+        except smtplib.SMTPConnectError as exc:
+            raise TransientDeliveryError(f"SMTP server unavailable: {exc}") from exc
+        except smtplib.SMTPResponseException as exc:
+            reply = f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}"
+            if exc.smtp_code >= 500:
+                raise PermanentDeliveryError(reply) from exc
+            raise TransientDeliveryError(reply) from exc
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise TransientDeliveryError(f"{type(exc).__name__}: {exc}") from exc
         return message_id
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
 
 
 class LogOnlyBackend:

@@ -6,6 +6,11 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+
+from notifications.delivery_policy import CHANNELS
+
+CORRELATION_ID_LENGTH = 128  # common.correlation accepts a client's id up to this long
 
 
 class Recipient(models.Model):
@@ -50,8 +55,12 @@ class Notification(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
     provider_message_id = models.CharField(max_length=200, blank=True, default="")
-    correlation_id = models.CharField(max_length=100, blank=True, default="")
+    correlation_id = models.CharField(max_length=CORRELATION_ID_LENGTH, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its next delivery attempt is due: set each time it is queued (or a retry is scheduled).
+    # A pending row long past it lost its task, and the sweep queues it again, at most a few times.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    requeues = models.PositiveIntegerField(default=0)
     sent_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
 
@@ -60,13 +69,11 @@ class Notification(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["event_id", "user_id", "channel"], name="notification_once_per_event"),
             models.CheckConstraint(condition=Q(status__in=["pending", "sent", "failed"]), name="notification_status"),
-            models.CheckConstraint(
-                condition=Q(channel__in=["email", "sms", "push", "in_app"]), name="notification_channel"
-            ),
+            models.CheckConstraint(condition=Q(channel__in=list(CHANNELS)), name="notification_channel"),
         ]
         indexes = [
             models.Index(fields=["user_id", "-created_at", "-id"], name="notification_inbox"),
-            models.Index(fields=["status", "created_at"], name="notification_status_age"),
+            models.Index(fields=["status", "next_attempt_at"], name="notification_status_due"),
             models.Index(fields=["kind"], name="notification_kind"),
         ]
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.template import Context, Engine
 from django.utils import timezone
 
 from common import events
 from notifications.backends import backend_for
 from notifications.errors import NotificationNotFound, PermanentDeliveryError, TransientDeliveryError
-from notifications.models import Notification, Recipient
+from notifications.models import CORRELATION_ID_LENGTH, Notification, Recipient
 
 logger = logging.getLogger("lms.notifications")
 
@@ -55,6 +57,11 @@ def _render(kind: str, part: str, context: dict) -> str:
     return TEMPLATES.get_template(f"notifications/{kind}.{part}.txt").render(Context(context)).strip()
 
 
+def _one_line(text: str) -> str:
+    """Whitespace runs (newlines from a user's name included) become one space: a mail header is one line."""
+    return " ".join(text.split())
+
+
 def channels() -> list[str]:
     """in_app always, plus the channels configured in settings."""
     extra = [c for c in settings.NOTIFICATION_CHANNELS if c != Notification.Channel.IN_APP]
@@ -75,7 +82,8 @@ def notify_for_event(envelope: events.Envelope, payload: events.Payload) -> list
         rows = []
         for audience in audiences:
             context = {"event": payload, "recipient": recipients.get(audience.user_id), "audience": audience.role}
-            subject, body = _render(envelope.name, "subject", context), _render(envelope.name, "body", context)
+            subject = _one_line(_render(envelope.name, "subject", context))
+            body = _render(envelope.name, "body", context)
             rows += [
                 _new(
                     envelope.event_id, audience.user_id, channel, envelope.name, subject, body, envelope.correlation_id
@@ -95,7 +103,7 @@ def _new(event_id, user_id, channel, kind, subject, body, correlation_id) -> Not
         kind=kind,
         subject=subject[:200],
         body=body,
-        correlation_id=correlation_id,
+        correlation_id=correlation_id[:CORRELATION_ID_LENGTH],
         # In the app, being stored is being delivered.
         status=Notification.Status.SENT if in_app else Notification.Status.PENDING,
         sent_at=timezone.now() if in_app else None,
@@ -116,7 +124,8 @@ def deliver(*, notification_id: int) -> Notification | None:
 
     The row is locked while sending, so two workers never send it at once, and
     a notification that is no longer pending is left alone (redelivery is harmless).
-    Transient errors propagate for the task to retry; permanent ones fail it at once.
+    Permanent errors fail it at once; any other error, a backend's unexpected one
+    included, is recorded and raised as TransientDeliveryError for the task to retry.
     """
     with transaction.atomic():
         notification = Notification.objects.select_for_update().filter(pk=notification_id).first()
@@ -128,13 +137,22 @@ def deliver(*, notification_id: int) -> Notification | None:
             notification.provider_message_id = backend_for(notification.channel).send(notification, recipient)
         except PermanentDeliveryError as exc:
             return _finish(notification, status=Notification.Status.FAILED, error=str(exc))
-        except TransientDeliveryError as exc:
-            failure = exc  # recorded and committed below, then raised for the task to retry
+        except Exception as exc:  # noqa: BLE001 - whatever a backend raises, the row must not stay pending forever
+            failure = _as_transient(exc)  # recorded and committed below, then raised for the task to retry
             notification.last_error = f"{type(exc).__name__}: {exc}"[:2000]
             notification.save(update_fields=["attempts", "last_error"])
         else:
             return _finish(notification, status=Notification.Status.SENT, error="")
     raise failure
+
+
+def _as_transient(exc: Exception) -> TransientDeliveryError:
+    if isinstance(exc, TransientDeliveryError):
+        return exc
+    logger.warning("unexpected delivery error, will be retried", exc_info=exc)
+    failure = TransientDeliveryError(f"{type(exc).__name__}: {exc}")
+    failure.__cause__ = exc
+    return failure
 
 
 def _finish(notification: Notification, *, status: str, error: str) -> Notification:
@@ -151,15 +169,50 @@ def mark_failed(*, notification_id: int, error: str) -> None:
     )
 
 
+def schedule_retry(*, notification_id: int, delay: float) -> None:
+    """A transient failure: the next attempt is due in `delay` seconds, and the stuck sweep waits for it."""
+    Notification.objects.filter(pk=notification_id, status=Notification.Status.PENDING).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=delay)
+    )
+
+
+def requeue_stuck(*, stuck_after: timedelta, max_requeues: int, limit: int = 1000) -> list[int]:
+    """Pending notifications overdue by `stuck_after` lost their task: returns the ids to queue again.
+
+    Each is re-queued at most `max_requeues` times; one still pending after that fails
+    (a dead letter an admin can resend) instead of being re-queued forever.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        stuck = list(
+            Notification.objects.select_for_update(skip_locked=True)  # one being delivered right now is not stuck
+            .filter(status=Notification.Status.PENDING, next_attempt_at__lt=now - stuck_after)
+            .order_by("next_attempt_at")
+            .values_list("pk", "requeues")[:limit]
+        )
+        again = [pk for pk, requeues in stuck if requeues < max_requeues]
+        given_up = [pk for pk, requeues in stuck if requeues >= max_requeues]
+        Notification.objects.filter(pk__in=again).update(requeues=F("requeues") + 1, next_attempt_at=now)
+        Notification.objects.filter(pk__in=given_up).update(
+            status=Notification.Status.FAILED,
+            last_error=f"stuck: still pending after being re-queued {max_requeues} time(s); resend it from the admin",
+        )
+    if given_up:
+        logger.error("stuck notifications failed after their re-queues", extra={"notification_ids": given_up})
+    return again
+
+
 def resend(*, notification_ids: list[int]) -> list[int]:
-    """Put failed notifications back to pending; returns the ids to queue again."""
+    """Put failed notifications back to pending, with a fresh re-queue budget; returns the ids to queue again."""
     with transaction.atomic():
         ids = list(
             Notification.objects.select_for_update()
             .filter(pk__in=notification_ids, status=Notification.Status.FAILED)
             .values_list("pk", flat=True)
         )
-        Notification.objects.filter(pk__in=ids).update(status=Notification.Status.PENDING, last_error="")
+        Notification.objects.filter(pk__in=ids).update(
+            status=Notification.Status.PENDING, last_error="", requeues=0, next_attempt_at=timezone.now()
+        )
     return ids
 
 

@@ -20,11 +20,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 class Mailbox:
-    """aiosmtpd handler: keeps messages; refuses the first `defer` recipients with 451 (try later)."""
+    """aiosmtpd handler: keeps messages; refuses the first `defer` recipients with 451 (try later),
+    and answers the next `data_refusals` messages with `data_refusal` (e.g. "554 5.7.1 rejected")."""
 
     def __init__(self) -> None:
         self.messages: list = []
         self.defer = 0
+        self.data_refusal = ""
+        self.data_refusals = 0
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -39,6 +42,9 @@ class Mailbox:
         from email import message_from_bytes
 
         with self.lock:
+            if self.data_refusals > 0:
+                self.data_refusals -= 1
+                return self.data_refusal
             self.messages.append(message_from_bytes(envelope.original_content or envelope.content))
         return "250 OK"
 
@@ -66,7 +72,7 @@ def mailbox(smtp_server, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
     box.messages.clear()
-    box.defer = 0
+    box.defer = box.data_refusals = 0
     return box
 
 
@@ -78,11 +84,27 @@ def _wiring(settings, smtp_server):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"  # a real SMTP conversation, always
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
     settings.NOTIFICATION_MAX_RETRIES = 2
+    settings.NOTIFICATION_EVENT_MAX_RETRIES = 2
     settings.NOTIFICATION_RETRY_BACKOFF_SECONDS = 0
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = False
     yield
     celery_app.conf.task_always_eager = False
+
+
+def forget_broker_connections() -> None:
+    celery_app.close()  # drops the connection pool...
+    celery_app.amqp._producer_pool = None  # ...but Celery 5.5 keeps the producers bound to it
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """Tasks are published for real, to a Redis URL where nothing listens."""
+    monkeypatch.setenv("CELERY_BROKER_URL", f"redis://127.0.0.1:{free_port()}/0")  # Celery prefers it to its conf
+    celery_app.conf.task_always_eager = False
+    forget_broker_connections()
+    yield
+    forget_broker_connections()
 
 
 class Api(APIClient):
@@ -115,6 +137,11 @@ def registered(user_id: int, role: str = "customer", email: str | None = None) -
         role=role,
         is_approved=role == "customer",
     )
+
+
+def unfolded(header: str) -> str:
+    """A mail header's value as a reader sees it: a long one is folded onto the next line (RFC 5322)."""
+    return header.replace("\r\n", "").replace("\n", "").strip()
 
 
 def loan_event(kind: type[events.LoanEvent], *, loan_id: int = 12, customer_id: int = 3, agent_id: int = 7):

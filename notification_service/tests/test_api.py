@@ -1,5 +1,7 @@
 """The /api/notifications/ endpoints: one's own inbox, reading, and the admin's send and send-batch."""
 
+import time
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -7,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from common import events
 from notifications.models import Notification
 from notifications.tasks import consume_event
-from tests.conftest import loan_event, message, registered
+from tests.conftest import loan_event, message, registered, unfolded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -139,3 +141,103 @@ def test_a_batch_over_1000_or_empty_is_400(api):
     )
     assert client.post("/api/notifications/send-batch", {**base, "user_ids": []}, format="json").status_code == 400
     assert not Notification.objects.exists()
+
+
+def test_a_128_character_correlation_id_is_kept_on_the_notification(api, mailbox):
+    consume_event(message(registered(3)))
+    correlation_id = "c" * 128
+
+    response = api.as_role("admin", 1).post(
+        "/api/notifications/send",
+        {"user_id": 3, "channel": "email", "subject": "Hi", "body": "Hello"},
+        format="json",
+        HTTP_X_CORRELATION_ID=correlation_id,
+    )
+
+    assert response.status_code == 202
+    assert Notification.objects.get(pk=response.json()["data"]["id"]).correlation_id == correlation_id
+    assert unfolded(mailbox.messages[-1]["X-Correlation-ID"]) == correlation_id
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["Hi\nBcc: everyone@example.com", "Hi\r\nthere", "Hi\x00", "Tab\tinside", "Hi\u2028there"],
+    ids=["newline", "crlf", "nul", "tab", "line-separator"],
+)
+@pytest.mark.parametrize("endpoint", ["send", "send-batch"])
+def test_a_subject_that_is_not_one_line_is_400(api, endpoint, subject):
+    recipients = {"user_id": 3} if endpoint == "send" else {"user_ids": [3]}
+    body = {**recipients, "channel": "email", "subject": subject, "body": "b"}
+
+    response = api.as_role("admin", 1).post(f"/api/notifications/{endpoint}", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["success"] is False
+    assert response.json()["error"]["code"] == "validation_error"
+    assert "subject" in response.json()["error"]["details"]
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize("user_id", [2**63, 10**30, 0, -1], ids=["2**63", "10**30", "zero", "negative"])
+@pytest.mark.parametrize("endpoint", ["send", "send-batch"])
+def test_a_user_id_outside_1_to_2_63_minus_1_is_400(api, endpoint, user_id):
+    recipients = {"user_id": user_id} if endpoint == "send" else {"user_ids": [3, user_id]}
+
+    response = api.as_role("admin", 1).post(
+        f"/api/notifications/{endpoint}",
+        {**recipients, "channel": "in_app", "subject": "s", "body": "b"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+    assert not Notification.objects.exists()
+
+
+def test_the_largest_user_id_is_accepted(api):
+    response = api.as_role("admin", 1).post(
+        "/api/notifications/send",
+        {"user_id": 2**63 - 1, "channel": "in_app", "subject": "s", "body": "b"},
+        format="json",
+    )
+
+    assert response.status_code == 202
+    assert Notification.objects.get().user_id == 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "recipients", "answer"),
+    [("send", {"user_id": 3}, None), ("send-batch", {"user_ids": [3, 4]}, {"queued": 2})],
+    ids=["send", "send-batch"],
+)
+def test_with_the_broker_down_a_send_is_still_accepted_and_kept_pending(
+    api, broker_down, caplog, endpoint, recipients, answer
+):
+    body = {**recipients, "channel": "email", "subject": "Hi", "body": "Hello"}
+
+    started = time.monotonic()
+    response = api.as_role("admin", 1).post(f"/api/notifications/{endpoint}", body, format="json")
+
+    assert response.status_code == 202
+    assert time.monotonic() - started < 5
+    if answer is not None:
+        assert response.json()["data"] == answer
+    assert set(Notification.objects.values_list("status", flat=True)) == {"pending"}  # the stuck sweep sends them
+    assert any("broker unavailable" in record.getMessage() for record in caplog.records)
+
+
+def test_a_batch_by_email_reaches_every_known_recipient_once(api, mailbox):
+    consume_event(message(registered(3, email="ann@example.com")))
+    consume_event(message(registered(4, email="bob@example.com")))
+    mailbox.messages.clear()
+    body = {"user_ids": [3, 4, 3], "channel": "email", "subject": "Maintenance", "body": "Sunday"}
+
+    response = api.as_role("admin", 1).post("/api/notifications/send-batch", body, format="json")
+
+    assert response.json()["data"] == {"queued": 2}
+    assert sorted(Notification.objects.filter(subject="Maintenance").values_list("user_id", "channel", "status")) == [
+        (3, "email", "sent"),
+        (4, "email", "sent"),
+    ]
+    assert sorted(m["To"] for m in mailbox.messages) == ["ann@example.com", "bob@example.com"]
+    assert {m["Subject"] for m in mailbox.messages} == {"Maintenance"}

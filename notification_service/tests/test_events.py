@@ -5,9 +5,11 @@ import uuid
 import pytest
 
 from common import events
+from notifications import services
+from notifications.errors import TransientDeliveryError
 from notifications.models import Notification, Recipient
 from notifications.tasks import consume_event
-from tests.conftest import loan_event, message, registered
+from tests.conftest import loan_event, message, registered, unfolded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -75,14 +77,40 @@ def test_agent_approval_tells_the_agent_and_updates_the_contact_data(mailbox):
     assert mailbox.messages[-1]["To"] == "new@example.com"
 
 
-def test_an_unknown_recipient_gets_the_in_app_notice_and_the_email_fails_at_once(mailbox):
+def test_an_email_to_a_recipient_not_known_yet_is_retried_then_fails_at_the_cap(mailbox, settings):
     consume_event(message(loan_event(events.LoanCreated, customer_id=99)))
 
     email = Notification.objects.get(user_id=99, channel="email")
     assert rows(user_id=99) == [(99, "email", "failed"), (99, "in_app", "sent")]
-    assert email.attempts == 1
-    assert "no known email address" in email.last_error
+    assert email.attempts == 1 + settings.NOTIFICATION_MAX_RETRIES
+    assert "recipient not known yet" in email.last_error
     assert mailbox.messages == []
+
+
+def test_a_loan_event_that_overtakes_the_signup_is_emailed_once_the_signup_arrives(mailbox):
+    # given: loan.created arrives first (the relays of loan_service and user_service race)
+    envelope, payload = events.parse_message(message(loan_event(events.LoanCreated, customer_id=99)))
+    [email] = services.notify_for_event(envelope, payload)
+    with pytest.raises(TransientDeliveryError, match="not known yet"):
+        services.deliver(notification_id=email.pk)
+
+    # when: user.registered follows, and the retry comes
+    consume_event(message(registered(99, email="late@example.com")))
+    delivered = services.deliver(notification_id=email.pk)
+
+    # then
+    assert (delivered.status, delivered.attempts) == ("sent", 2)
+    assert "late@example.com" in [m["To"] for m in mailbox.messages]
+
+
+def test_a_known_recipient_without_an_email_fails_at_once(mailbox):
+    Recipient.objects.create(user_id=98, first_name="No", last_name="Mail")
+
+    consume_event(message(loan_event(events.LoanCreated, customer_id=98)))
+
+    email = Notification.objects.get(user_id=98, channel="email")
+    assert (email.status, email.attempts) == ("failed", 1)
+    assert "no email address" in email.last_error
 
 
 def test_a_transient_smtp_failure_is_retried_then_sent(mailbox):
@@ -118,3 +146,38 @@ def test_unknown_names_versions_and_malformed_payloads_are_rejected_loudly(mailb
     assert consume_event(bad) == 0
     assert not Notification.objects.exists()
     assert any(record.levelname == "ERROR" for record in caplog.records)
+
+
+def test_agent_rejection_tells_the_agent_in_the_app_and_by_email(mailbox):
+    consume_event(message(registered(7, role="agent", email="abe@example.com")))
+    rejected = events.AgentRejected(user_id=7, email="abe@example.com", first_name="Abe", last_name="Ng", decided_by=1)
+
+    consume_event(message(rejected))
+
+    assert rows(kind="agent.rejected") == [(7, "email", "sent"), (7, "in_app", "sent")]
+    in_app = Notification.objects.get(kind="agent.rejected", channel="in_app")
+    assert in_app.subject == "Your agent account was not approved"
+    assert in_app.body.startswith("Hello Abe Ng,")
+    assert mailbox.messages[-1]["To"] == "abe@example.com"
+    assert mailbox.messages[-1]["Subject"] == "Your agent account was not approved"
+
+
+def test_a_128_character_correlation_id_travels_from_the_event_to_the_email(mailbox):
+    correlation_id = "e" * 128
+
+    consume_event(message(registered(3), correlation_id=correlation_id))
+
+    assert set(Notification.objects.values_list("correlation_id", flat=True)) == {correlation_id}
+    assert unfolded(mailbox.messages[-1]["X-Correlation-ID"]) == correlation_id
+
+
+def test_a_newline_in_a_name_does_not_break_the_subject(mailbox):
+    payload = registered(3, email="ann@example.com").model_copy(update={"first_name": "Ann\nBcc: x@example.com"})
+
+    consume_event(message(payload))
+
+    assert rows(kind="user.registered") == [(3, "email", "sent"), (3, "in_app", "sent")]
+    subject = Notification.objects.get(channel="email").subject
+    assert subject == "Welcome to Loans, Ann Bcc: x@example.com Lee"
+    assert mailbox.messages[-1]["Subject"] == subject
+    assert mailbox.messages[-1]["Bcc"] is None

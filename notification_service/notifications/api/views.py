@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.conf import settings
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
@@ -13,7 +15,8 @@ from common.permissions import IsAdmin
 from notifications import selectors, services, tasks
 from notifications.models import Notification
 
-BATCH_CHUNK = 100  # one fan-out task per this many notifications of a batch
+MAX_USER_ID = 2**63 - 1  # user ids are stored as 64-bit integers
+LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})  # control characters and line/paragraph separators
 
 
 class NotificationOutput(serializers.ModelSerializer):
@@ -68,29 +71,34 @@ class MarkReadView(APIView):
         return ok(NotificationOutput(notification).data)
 
 
+def _one_line(value: str) -> str:
+    # A subject becomes a mail header: a newline in it would break the header (or inject another one).
+    if any(unicodedata.category(character) in LINE_BREAKING for character in value):
+        raise serializers.ValidationError("The subject must be a single line without control characters.")
+    return value
+
+
 class MessageInput(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Notification.Channel.values)
-    subject = serializers.CharField(max_length=200)
+    subject = serializers.CharField(max_length=200, validators=[_one_line])
     body = serializers.CharField(max_length=10_000)
 
 
-def _queue(notifications: list[Notification]) -> None:
-    pending = [n.pk for n in notifications if n.status == Notification.Status.PENDING]
-    for start in range(0, len(pending), BATCH_CHUNK):
-        tasks.deliver_many.apply_async((pending[start : start + BATCH_CHUNK],), queue="notifications")
+def _user_id() -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=MAX_USER_ID)
 
 
 class SendView(APIView):
     permission_classes = [IsAdmin]
 
     class InputSerializer(MessageInput):
-        user_id = serializers.IntegerField(min_value=1)
+        user_id = _user_id()
 
     def post(self, request):
         data = _valid(self.InputSerializer, request.data)
         user_id = data.pop("user_id")
         [notification] = services.queue_message(user_ids=[user_id], correlation_id=get_correlation_id(), **data)
-        _queue([notification])
+        tasks.queue_batch([notification])
         return accepted(NotificationOutput(notification).data)
 
 
@@ -98,13 +106,11 @@ class SendBatchView(APIView):
     permission_classes = [IsAdmin]
 
     class InputSerializer(MessageInput):
-        user_ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1), min_length=1, max_length=settings.MAX_BATCH_RECIPIENTS
-        )
+        user_ids = serializers.ListField(child=_user_id(), min_length=1, max_length=settings.MAX_BATCH_RECIPIENTS)
 
     def post(self, request):
         data = _valid(self.InputSerializer, request.data)
         user_ids = list(dict.fromkeys(data.pop("user_ids")))  # each user once, in the given order
         notifications = services.queue_message(user_ids=user_ids, correlation_id=get_correlation_id(), **data)
-        _queue(notifications)
+        tasks.queue_batch(notifications)
         return accepted({"queued": len(notifications)})
