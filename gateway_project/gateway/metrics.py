@@ -1,5 +1,8 @@
 """Prometheus metrics of the gateway: requests, latency, breakers, rate-limit rejections.
 
+Routes are labelled by their API.md template (gateway.routing.metric_route),
+so label values stay a bounded set whatever paths clients send.
+
 Under gunicorn, gunicorn.conf.py gives every worker one
 PROMETHEUS_MULTIPROC_DIR, and a scrape adds up all workers (prometheus_client's
 multi-process mode); without it (granian, uvicorn, tests in one process) each
@@ -27,8 +30,8 @@ REQUESTS = Counter(
 )
 LATENCY = Histogram(
     "gateway_request_duration_seconds",
-    "Time from request to response, by route and upstream",
-    ["route", "upstream"],
+    "Time from request to response, by route, status and upstream",
+    ["route", "status", "upstream"],
     registry=REGISTRY,
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
 )
@@ -55,7 +58,7 @@ STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 def observe(*, route: str, method: str, status: int, upstream: str, seconds: float) -> None:
     """Count one answered request and its latency."""
     REQUESTS.labels(route, method, str(status), upstream).inc()
-    LATENCY.labels(route, upstream).observe(seconds)
+    LATENCY.labels(route, str(status), upstream).observe(seconds)
 
 
 def is_internal(address: str, networks: list[str]) -> bool:

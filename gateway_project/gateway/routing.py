@@ -15,6 +15,44 @@ PUBLIC = {
     ("HEAD", "/api/user/.well-known/jwks.json"),
 }
 LOGIN = "/api/user/login"
+# Every public route of API.md, for metric labels: a {name} segment stands for a numeric id. Any other
+# path is labelled "other", so no client can grow the metrics by inventing paths.
+ROUTE_TEMPLATES = (
+    *(
+        f"/api/user/{rest}"
+        for rest in (
+            "signup",
+            "login",
+            "token/refresh",
+            "logout",
+            "profile",
+            "change-password",
+            "create-admin",
+            "list-agents",
+            "list-users",
+            "list-approvals",
+            "approve-delete/{user_id}",
+            ".well-known/jwks.json",
+        )
+    ),
+    *(
+        f"/api/loan/{rest}"
+        for rest in (
+            "customer-loan",
+            "approve-reject-loan/{id}",
+            "edit-loan/{id}",
+            "list-loans-admin-agent",
+            "list-loans-customer",
+            "quote",
+            "{id}",
+            "{id}/schedule",
+            "{id}/history",
+        )
+    ),
+    "/api/notifications",
+    *(f"/api/notifications/{rest}" for rest in ("send", "send-batch", "{id}", "{id}/read")),
+)
+OTHER_ROUTE = "other"
 
 
 @dataclass(frozen=True)
@@ -32,7 +70,8 @@ def decoded_path(raw_path: str) -> str | None:
     """The path percent-decoded until stable, or None when it is one we never forward.
 
     Refused: dot segments (`..`, `.`), empty segments (`//`), backslashes, NUL,
-    and any `internal` segment, however it was encoded.
+    and any `internal` segment, however it was encoded or decorated (`;params`,
+    surrounding blanks, trailing dots, any case).
     """
     path = raw_path.split("?", 1)[0]
     for _ in range(4):
@@ -46,11 +85,16 @@ def decoded_path(raw_path: str) -> str | None:
         return None
     segments = path.split("/")[1:]
     inner = segments[:-1] if segments and segments[-1] == "" else segments  # a trailing slash is fine
-    if any(segment in ("", ".", "..") for segment in inner):
+    if any(_bare(segment) in ("", ".", "..") for segment in inner):
         return None
-    if any(segment.strip().lower() == "internal" for segment in segments):
+    if any(_bare(segment).rstrip(".").lower() == "internal" for segment in segments):
         return None
     return path
+
+
+def _bare(segment: str) -> str:
+    """A segment without `;` path parameters or surrounding blanks, as some servers read it."""
+    return segment.split(";", 1)[0].strip()
 
 
 def route_for(method: str, raw_path: str) -> Route | None:
@@ -64,6 +108,17 @@ def route_for(method: str, raw_path: str) -> Route | None:
     return None
 
 
+def _segments_match(template: tuple[str, ...], segments: list[str]) -> bool:
+    return len(template) == len(segments) and all(
+        want == got or (want.startswith("{") and got.isascii() and got.isdigit())
+        for want, got in zip(template, segments, strict=True)
+    )
+
+
+_TEMPLATES = [(template, tuple(template.split("/"))) for template in ROUTE_TEMPLATES]
+
+
 def metric_route(path: str) -> str:
-    """A low-cardinality label: numeric segments become {id}."""
-    return "/".join("{id}" if segment.isdigit() else segment for segment in path.rstrip("/").split("/")) or "/"
+    """The route template of API.md that `path` matches (`/api/loan/{id}/schedule`), else "other"."""
+    segments = path.rstrip("/").split("/")
+    return next((label for label, template in _TEMPLATES if _segments_match(template, segments)), OTHER_ROUTE)

@@ -43,6 +43,17 @@ def test_routes(method, path, upstream, public):
         "/api/loan/%69nternal/users/1",
         "/api/user/INTERNAL/users/1",
         "/api/user/.\\internal",
+        "/api/user%2Finternal/users/1",
+        "/api/user%252Finternal/users/1",
+        "/api/user/..%2f..%2finternal",
+        "/api/user/internal/",
+        "/api/user/internal%20/users",
+        "/api/user/internal%2E/users",
+        "/API/user/internal",
+        "/api/user/internal;jsessionid=1/users",
+        "/api/user/..;/internal",
+        "/api/user/%2e%2e;x/internal",
+        "/api/user/..;/..;/other/thing",
         "/api/userx/profile",
         "/api",
         "/admin/",
@@ -58,8 +69,26 @@ def test_encoding_many_times_over_hides_nothing():
     assert decoded_path("/api/user/profile%3Fx") == "/api/user/profile?x"
 
 
-def test_metric_labels_hide_ids():
-    assert metric_route("/api/loan/12/schedule/") == "/api/loan/{id}/schedule"
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        ("/api/loan/12/schedule/", "/api/loan/{id}/schedule"),
+        ("/api/loan/12", "/api/loan/{id}"),
+        ("/api/loan/quote", "/api/loan/quote"),
+        ("/api/user/approve-delete/7", "/api/user/approve-delete/{user_id}"),
+        ("/api/user/token/refresh/", "/api/user/token/refresh"),
+        ("/api/user/.well-known/jwks.json", "/api/user/.well-known/jwks.json"),
+        ("/api/notifications/", "/api/notifications"),
+        ("/api/notifications/5/read", "/api/notifications/{id}/read"),
+        ("/api/loan/abc", "other"),
+        ("/api/loan/12/schedule/extra", "other"),
+        ("/api/user/profile-of-anyone-i-like", "other"),
+        ("/api/loan/\u0661\u0662", "other"),  # Arabic-Indic digits are not an id
+        ("/api/user/profile?x", "other"),
+    ],
+)
+def test_metric_labels_are_route_templates_or_other(path, label):
+    assert metric_route(path) == label
 
 
 def test_a_bucket_allows_its_capacity_then_refuses_with_retry_after():

@@ -1,0 +1,47 @@
+"""/metrics: requests and latency by route, status and upstream, with a bounded set of route labels."""
+
+import uuid
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import bearer
+
+
+def _samples(gateway, name: str) -> list:
+    text = gateway.request("GET", "/metrics").body.decode()
+    return [
+        sample for family in text_string_to_metric_families(text) for sample in family.samples if sample.name == name
+    ]
+
+
+def test_metrics_count_requests_by_route_status_and_upstream(gateway, stubs):
+    gateway.request("GET", "/api/loan/42", headers=bearer())
+
+    text = gateway.request("GET", "/metrics").body.decode()
+
+    assert 'gateway_requests_total{method="GET",route="/api/loan/{id}",status="200",upstream="loan"}' in text
+
+
+def test_latency_histograms_are_by_route_status_and_upstream(gateway, stubs):
+    gateway.request("GET", "/api/loan/42/history", headers=bearer())
+    gateway.request("GET", "/api/loan/42/history")  # no token: 401
+
+    counts = {
+        (s.labels["route"], s.labels["status"], s.labels["upstream"])
+        for s in _samples(gateway, "gateway_request_duration_seconds_count")
+    }
+
+    assert ("/api/loan/{id}/history", "200", "loan") in counts
+    assert ("/api/loan/{id}/history", "401", "loan") in counts
+
+
+def test_route_labels_stay_bounded_whatever_paths_clients_send(gateway, stubs):
+    marker = uuid.uuid4().hex
+    for index in range(5):
+        assert gateway.request("GET", f"/api/loan/{marker}-{index}/x", headers=bearer()).status == 200
+
+    samples = _samples(gateway, "gateway_requests_total")
+
+    assert not [s for s in samples if marker in s.labels["route"]]
+    others = [s for s in samples if s.labels["route"] == "other" and s.labels["upstream"] == "loan"]
+    assert sum(s.value for s in others) >= 5
