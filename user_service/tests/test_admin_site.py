@@ -27,8 +27,8 @@ def run_action(site, action: str, *users):
     return site.post(CHANGELIST, {"action": action, "_selected_action": [user.id for user in users]}, follow=True)
 
 
-def login_status(api, user) -> int:
-    return api.post("/api/user/login", {"email": user.email, "password": PASSWORD}, format="json").status_code
+def login_status(api, user, password: str = PASSWORD) -> int:
+    return api.post("/api/user/login", {"email": user.email, "password": password}, format="json").status_code
 
 
 @pytest.mark.django_db
@@ -128,3 +128,20 @@ def test_users_cannot_be_deleted_from_the_admin(site, customer):
     assert response.status_code == 403
     customer.refresh_from_db()
     assert customer.is_active is True
+
+
+@pytest.mark.django_db
+def test_a_password_set_in_the_admin_revokes_the_users_refresh_tokens(api, site, customer):
+    login = api.post("/api/user/login", {"email": customer.email, "password": PASSWORD}, format="json")
+    new_password = "admin-Set-Secret-31"
+
+    response = site.post(
+        f"{CHANGELIST}{customer.id}/password/",
+        {"password1": new_password, "password2": new_password, "usable_password": "true", "set-password": ""},
+    )
+
+    assert response.status_code == 302
+    assert response.url == f"{CHANGELIST}{customer.id}/change/"
+    refreshed = api.post("/api/user/token/refresh", {"refresh": login.json()["data"]["refresh"]}, format="json")
+    assert refreshed.status_code == 401
+    assert login_status(api, customer, new_password) == 200

@@ -40,6 +40,14 @@ class UserAdmin(DjangoUserAdmin):
         # Rows stay for the audit trail and other services' references: deactivate instead.
         return False
 
+    def user_change_password(self, request, id, form_url=""):
+        """Django's set-password page; a new password also ends the user's sessions, as change-password does."""
+        response = super().user_change_password(request, id, form_url)
+        changed = request.method == "POST" and response.status_code == 302 and response.url != request.get_full_path()
+        if changed:
+            services.revoke_all_tokens(self.get_object(request, id))
+        return response
+
     @admin.action(description="Approve selected agents")
     def approve_agents(self, request, queryset):
         self._apply(request, queryset, "approved", self._decision(request, approve=True))
