@@ -18,9 +18,11 @@ from ninja.openapi.schema import OpenAPISchema
 
 from common.errors import ErrorCode, json_error
 from gateway import edge_auth, metrics, openapi, ratelimit
+from gateway import health as gateway_health
+from gateway.health import ensure_health_checks
 from gateway.proxy import client_ip, forward, raw_path
 from gateway.routing import Route, metric_route, route_for
-from gateway.upstreams import check, ensure_health_checks, upstreams
+from gateway.upstreams import upstreams
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # others: 405 in the envelope
 
@@ -50,22 +52,26 @@ api = GatewayAPI(
 
 
 @api.get("/health/", include_in_schema=False)
-@api.get("/health", tags=["gateway"], summary="The gateway and every upstream instance")
+@api.get("/health", tags=["gateway"], summary="Every service, from the background health checks")
 def health(request: HttpRequest) -> JsonResponse:
-    """Checks every instance now: 200 when every service has one up, 503 otherwise."""
-    ensure_health_checks()
-    services: dict[str, dict[str, Any]] = {}
-    for upstream in upstreams().values():
-        states = [(check(instance), instance) for instance in upstream.instances]
-        healthy = [instance for ok, instance in states if ok]
-        latencies = [instance.latency_ms for instance in healthy if instance.latency_ms is not None]
-        services[upstream.name] = {
-            "status": "up" if healthy else "down",
-            "latency_ms": min(latencies) if latencies else None,
-            "instances": {instance.url: "up" if ok else "down" for ok, instance in states},
-        }
-    all_up = all(service["status"] == "up" for service in services.values())
-    return JsonResponse({"status": "ok" if all_up else "degraded", "services": services}, status=200 if all_up else 503)
+    """200 when every service has an instance up (checked and breaker not open), 503 otherwise; calls no upstream."""
+    status, body = gateway_health.aggregate()
+    return JsonResponse(body, status=status)
+
+
+@api.get("/health/live/", include_in_schema=False)
+@api.get("/health/live", tags=["gateway"], summary="Liveness probe: the process serves")
+def live(request: HttpRequest) -> JsonResponse:
+    """200 while the process answers; no upstream is asked, so one service down never restarts the gateway."""
+    return JsonResponse({"status": "alive"})
+
+
+@api.get("/health/ready/", include_in_schema=False)
+@api.get("/health/ready", tags=["gateway"], summary="Readiness probe: configured and health-checked")
+def ready(request: HttpRequest) -> JsonResponse:
+    """200 once configured and the checker has run, whatever upstreams are down (their cached states in the body)."""
+    status, body = gateway_health.readiness()
+    return JsonResponse(body, status=status)
 
 
 @api.api_operation(METHODS, "/api/{path:rest}", include_in_schema=False)

@@ -9,9 +9,9 @@ from ninja.openapi.views import openapi_json, openapi_view
 
 from common.errors import ErrorCode, json_error
 from gateway.api import api
+from gateway.health import ensure_health_checks
 from gateway.metrics import exposition, is_internal
 from gateway.proxy import client_ip
-from gateway.upstreams import ensure_health_checks
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

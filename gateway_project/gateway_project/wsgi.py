@@ -6,3 +6,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 application = get_wsgi_application()
+
+from gateway.health import ensure_health_checks  # noqa: E402 - needs the settings configured above
+
+ensure_health_checks()  # from the start, so /health/ready turns 200 without waiting for a first request

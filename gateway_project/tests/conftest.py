@@ -106,6 +106,11 @@ class Stub:
     def forget(self) -> None:
         self.log.unlink(missing_ok=True)
 
+    def health_checks(self) -> int:
+        """How many GET /health this stub has answered since it first started."""
+        path = self.log.with_suffix(".health")
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
 
 @dataclass
 class Gateway:
@@ -119,10 +124,17 @@ class Gateway:
         started = time.monotonic()
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                reply = (response.status, CaseInsensitiveMapping(dict(response.headers)), response.read())
+                reply = (response.status, response.headers, response.read())
         except urllib.error.HTTPError as error:
-            reply = (error.code, CaseInsensitiveMapping(dict(error.headers)), error.read())
-        return Reply(*reply, elapsed=time.monotonic() - started)
+            reply = (error.code, error.headers, error.read())
+        status, headers, content = reply
+        return Reply(
+            status,
+            CaseInsensitiveMapping(dict(headers)),
+            content,
+            elapsed=time.monotonic() - started,
+            header_list=list(headers.items()),
+        )
 
 
 @dataclass
@@ -131,6 +143,10 @@ class Reply:
     headers: CaseInsensitiveMapping
     body: bytes
     elapsed: float = 0.0
+    header_list: list[tuple[str, str]] = field(default_factory=list)  # every header line, repeats included
+
+    def all(self, name: str) -> list[str]:
+        return [value for key, value in self.header_list if key.lower() == name.lower()]
 
     @property
     def json(self):
@@ -151,11 +167,13 @@ def start_gateway(folder: Path, stubs: dict[str, Stub], *, workers: int = 1, **o
         "JWT_JWKS_REFRESH_COOLDOWN": "30",  # the first token loads the key set; unknown kids wait this long
         "GATEWAY_READ_TIMEOUT": "1.5",
         "GATEWAY_DEADLINE": "2.5",
-        "GATEWAY_HEALTH_INTERVAL": "60",  # the breaker, not the checker, must react in these tests
+        "GATEWAY_HEALTH_INTERVAL": "600",  # one round at start: the breaker, not the checker, must react in these tests
         "GATEWAY_BREAKER_FAILURES": "3",
         "GATEWAY_BREAKER_RESET_SECONDS": "1",
         "MAX_BODY_BYTES": "2000",
         "RATE_LIMIT_LOGIN": "3",
+        "RATE_LIMIT_PER_IP": "100000",  # every test comes from one address: the IP and user limits have their own
+        "RATE_LIMIT_PER_USER": "100000",
         "REDIS_URL": "",
         "CORS_ALLOWED_ORIGINS": "https://app.example",
         "LOG_LEVEL": "INFO",
@@ -197,7 +215,27 @@ def gateway(tmp_path_factory):
 def stubs(gateway):
     for stub in gateway.stubs.values():
         stub.forget()
-    return gateway.stubs
+    yield gateway.stubs
+    close_breakers(gateway)
+
+
+PREFIXES = {"user": "/api/user", "loan": "/api/loan", "notification": "/api/notifications"}
+
+
+def breaker_states(gateway: Gateway) -> dict[str, str]:
+    """Each instance's breaker ("upstream url" -> state), as /health reports it."""
+    services = gateway.request("GET", "/health").json["services"]
+    return {f"{name} {url}": state["breaker"] for name, s in services.items() for url, state in s["instances"].items()}
+
+
+def close_breakers(gateway: Gateway, timeout: float = 5.0) -> None:
+    """Wait out the cool-down of any breaker a test opened and close it with a trial, so no test sees another's."""
+    deadline = time.monotonic() + timeout
+    while not_closed := {key for key, state in breaker_states(gateway).items() if state != "closed"}:
+        assert time.monotonic() < deadline, f"breakers still not closed: {not_closed}"
+        for name in {key.split()[0] for key in not_closed}:
+            gateway.request("GET", f"{PREFIXES[name]}/breaker-trial", headers=bearer())
+        time.sleep(0.1)
 
 
 def bearer(**claims) -> dict:

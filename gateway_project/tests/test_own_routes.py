@@ -4,8 +4,10 @@ import pytest
 
 from tests.conftest import bearer
 
+OWN_ROUTES = ["/health", "/health/live", "/health/ready", "/metrics", "/api/docs"]
 
-@pytest.mark.parametrize("path", ["/health", "/health/", "/metrics", "/metrics/", "/api/docs", "/api/docs/"])
+
+@pytest.mark.parametrize("path", [spelling for path in OWN_ROUTES for spelling in (path, f"{path}/")])
 def test_own_routes_answer_with_and_without_a_trailing_slash(gateway, path):
     assert gateway.request("GET", path).status == 200
 

@@ -3,11 +3,15 @@
     python upstream_stub.py PORT LOG_FILE [PUBLIC_KEY_PEM]
 
 GET /health answers 200; paths containing /hang/ never answer in time;
-paths containing /unavailable/ answer 503; /garbage/ answers no HTTP at all; the JWKS path serves the given
-public key; /openapi.json serves a small schema named after LOG_FILE's stem
-(one public path, one /internal/ path); everything else echoes method, path,
-headers and body as JSON.
-Every request is appended to LOG_FILE as one JSON line.
+/slow/ answers after half a second; /trickle/ sends its body and /trickle-head/
+its status line a byte every 0.1 s (each read is quick, the whole takes seconds);
+paths containing /unavailable/ answer 503; /garbage/ answers no HTTP at all;
+/raw/ answers without Content-Type and with repeated headers; /hop/ with
+hop-by-hop headers; the JWKS path serves the given public key; /openapi.json
+serves a small schema named after LOG_FILE's stem (one public path, one
+/internal/ path); everything else echoes method, path, headers and body as JSON.
+Every request is appended to LOG_FILE as one JSON line; GET /health to
+LOG_FILE with the suffix .health.
 """
 
 import json
@@ -31,13 +35,22 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode() if length else ""
         record = {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
-        if self.path != "/health":
-            with LOG.open("a") as log:
-                log.write(json.dumps(record) + "\n")
+        with (LOG.with_suffix(".health") if self.path == "/health" else LOG).open("a") as log:
+            log.write(json.dumps(record) + "\n")
         if self.path == "/health":
             return self._reply(200, {"status": "ok"})
         if "/hang/" in self.path:
             time.sleep(30)
+        if "/slow/" in self.path:
+            time.sleep(0.5)
+        if "/trickle" in self.path:
+            return self._trickle(slow_head="/trickle-head/" in self.path)
+        if "/raw/" in self.path:
+            return self._raw(b"plain", [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/; HttpOnly")])
+        if "/hop/" in self.path:
+            hop = [("Connection", "X-Hop-Custom"), ("X-Hop-Custom", "for this link only"), ("Keep-Alive", "timeout=5")]
+            hop += [("Proxy-Authenticate", "Basic"), ("Upgrade", "h2c"), ("Trailer", "X-Sum"), ("X-Kept", "yes")]
+            return self._raw(b"{}", hop)
         if "/garbage/" in self.path:
             self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
             self.close_connection = True
@@ -61,6 +74,25 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _raw(self, data, headers):
+        """Exactly these headers (with Content-Length): no Content-Type, repeats as given."""
+        self.send_response(200)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _trickle(self, *, slow_head):
+        body = b"x" * 60
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 60\r\n\r\n"
+        if not slow_head:
+            self.wfile.write(head)
+            head = b""
+        for byte in head + body:
+            self.wfile.write(bytes([byte]))
+            time.sleep(0.1)
 
     def log_message(self, *args):
         pass

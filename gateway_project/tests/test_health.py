@@ -1,0 +1,113 @@
+"""Health for people and for probes: /health from the background checks, /health/live and /health/ready."""
+
+import time
+
+import pytest
+
+from tests.conftest import Stub, start_gateway, stop
+
+SLASHES = pytest.mark.parametrize("slash", ["", "/"], ids=["no-slash", "slash"])
+
+
+def _health_checks(stubs) -> dict[str, int]:
+    return {name: stub.health_checks() for name, stub in stubs.items()}
+
+
+def test_health_is_served_from_the_background_checks_without_calling_any_upstream(gateway, stubs):
+    before = _health_checks(stubs)
+
+    replies = [gateway.request("GET", "/health") for _ in range(5)]
+
+    assert {r.status for r in replies} == {200}
+    assert _health_checks(stubs) == before
+
+
+@SLASHES
+def test_live_answers_without_calling_any_upstream(gateway, stubs, slash):
+    before = _health_checks(stubs)
+
+    reply = gateway.request("GET", f"/health/live{slash}")
+
+    assert (reply.status, reply.json) == (200, {"status": "alive"})
+    assert _health_checks(stubs) == before
+
+
+@SLASHES
+def test_ready_reports_the_cached_state_of_every_upstream(gateway, stubs, slash):
+    before = _health_checks(stubs)
+
+    reply = gateway.request("GET", f"/health/ready{slash}")
+
+    assert reply.status == 200
+    assert reply.json["status"] == "ready"
+    loan = reply.json["services"]["loan"]["instances"][stubs["loan"].url]
+    assert (loan["status"], loan["breaker"]) == ("up", "closed")
+    assert loan["checked_seconds_ago"] >= 0
+    assert _health_checks(stubs) == before
+
+
+@pytest.fixture(scope="module")
+def loan_down(tmp_path_factory):
+    """A gateway whose loan service never came up."""
+    folder = tmp_path_factory.mktemp("loan-down")
+    stubs = {name: Stub(name, folder) for name in ("user", "loan", "notification")}
+    started = None
+    try:
+        for name in ("user", "notification"):
+            stubs[name].start()
+        started = start_gateway(folder, stubs)
+        yield started
+    finally:
+        if started is not None:
+            stop(started.process)
+        for stub in stubs.values():
+            stub.stop()
+
+
+def _ready(gateway):
+    deadline = time.monotonic() + 5
+    while (reply := gateway.request("GET", "/health/ready")).status != 200:
+        assert time.monotonic() < deadline, f"never ready: {reply.body!r}"
+        time.sleep(0.1)
+    return reply
+
+
+def test_ready_whatever_upstreams_are_down(loan_down):
+    reply = _ready(loan_down)
+
+    services = reply.json["services"]
+    assert (services["loan"]["status"], services["user"]["status"]) == ("down", "up")
+
+
+def test_health_is_503_while_an_upstream_is_down_and_live_is_200(loan_down):
+    _ready(loan_down)
+
+    health = loan_down.request("GET", "/health")
+    live = loan_down.request("GET", "/health/live")
+
+    assert health.status == 503
+    assert health.json["status"] == "degraded"
+    assert health.json["services"]["loan"]["status"] == "down"
+    assert live.status == 200
+
+
+@pytest.fixture(scope="module", params=["", "ftp://loan:8002"], ids=["no-instance", "not-http"])
+def misconfigured(request, tmp_path_factory):
+    """A gateway whose loan upstream is configured wrongly."""
+    folder = tmp_path_factory.mktemp("misconfigured")
+    stubs = {name: Stub(name, folder) for name in ("user", "loan", "notification")}
+    started = None
+    try:
+        started = start_gateway(folder, stubs, LOAN_SERVICE_URLS=request.param)
+        yield started
+    finally:
+        if started is not None:
+            stop(started.process)
+
+
+def test_not_ready_while_misconfigured_but_live(misconfigured):
+    ready = misconfigured.request("GET", "/health/ready")
+    live = misconfigured.request("GET", "/health/live")
+
+    assert (ready.status, ready.json["status"]) == (503, "misconfigured")
+    assert live.status == 200
