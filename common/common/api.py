@@ -54,18 +54,23 @@ def page_params(query_params) -> tuple[int, int]:
 def paginate(queryset, query_params, to_data: Callable[[Iterable], list]) -> dict:
     """One page of `queryset` in the API.md page shape.
 
-    Two queries whatever the page size: a COUNT and the slice. A page past the
-    end is an empty page, not an error.
+    Two queries whatever the page size: the slice (one row more, to know whether
+    a next page exists) and a COUNT. The slice is read whatever the count says,
+    so a count kept apart from the rows (loan_service's status counts) can lag
+    without hiding rows, and the count is never less than the rows seen. A page
+    past the end is an empty page, not an error.
     """
     page, page_size = page_params(query_params)
-    count = queryset.count()
     offset = (page - 1) * page_size
-    rows = list(queryset[offset : offset + page_size]) if offset < count else []
+    rows = list(queryset[offset : offset + page_size + 1])
+    has_next = len(rows) > page_size
+    rows = rows[:page_size]
+    seen = offset + len(rows) + has_next if rows else 0
     return {
-        "count": count,
+        "count": max(queryset.count(), seen),
         "page": page,
         "page_size": page_size,
-        "next": page + 1 if offset + page_size < count else None,
+        "next": page + 1 if has_next else None,
         "previous": page - 1 if page > 1 else None,
         "results": to_data(rows),
     }

@@ -78,6 +78,16 @@ class IsAdminOrApprovedAgent(_RolePermission):
     allowed_roles = (ADMIN, AGENT)
 
 
+class IsAdminApprovedAgentOrCustomer(_RolePermission):
+    """An admin, an approved agent or a customer (which objects a customer may see is the owning service's rule).
+
+    One class rather than `IsAdminOrApprovedAgent | IsCustomer`: DRF's OR drops the inner
+    code, so a waiting agent would get `permission_denied` instead of `agent_not_approved`.
+    """
+
+    allowed_roles = (ADMIN, AGENT, CUSTOMER)
+
+
 class IsAgent(BasePermission):
     """Role agent, approved or not (to see their own status)."""
 

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from common.permissions import IsAdminOrApprovedAgent
+from common.permissions import IsAdminApprovedAgentOrCustomer, IsAdminOrApprovedAgent
 from common.testing import test_keys
 
 pytestmark = pytest.mark.django_db
@@ -142,3 +142,23 @@ def test_a_caller_object_that_knows_the_agent_was_rejected_gets_agent_rejected(i
 
     assert permission.has_permission(SimpleNamespace(user=agent), view=None) is False
     assert permission.code == code
+
+
+@pytest.mark.parametrize(
+    ("role", "is_approved", "allowed", "code"),
+    [
+        ("admin", True, True, None),
+        ("agent", True, True, None),
+        ("customer", True, True, None),
+        ("agent", False, False, "agent_not_approved"),
+        ("", False, False, "permission_denied"),
+    ],
+    ids=["admin", "approved-agent", "customer", "waiting-agent", "anonymous"],
+)
+def test_admin_approved_agent_or_customer_keeps_the_waiting_agents_code(role, is_approved, allowed, code):
+    user = SimpleNamespace(is_authenticated=bool(role), role=role, is_approved=is_approved)
+    permission = IsAdminApprovedAgentOrCustomer()
+
+    assert permission.has_permission(SimpleNamespace(user=user), view=None) is allowed
+    if code:
+        assert permission.code == code

@@ -88,6 +88,11 @@ def loan_data(loan: Loan) -> dict:
     }
 
 
+def loans_data(loans) -> list[dict]:
+    """A page's rows in LoanOutput's shape."""
+    return [loan_data(loan) for loan in loans]
+
+
 class LoanPageOutput(serializers.Serializer):
     """API.md's page of loans (documentation only: pages are built by common.api.paginate)."""
 

@@ -7,13 +7,17 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
-from common.api import PageParams, created, ok
+from common.api import PageParams, created, ok, paginate
 from common.errors import InvalidInput
-from common.permissions import IsAdmin, IsAdminOrApprovedAgent, IsApprovedAgent, IsCustomer
+from common.permissions import (
+    IsAdmin,
+    IsAdminApprovedAgentOrCustomer,
+    IsAdminOrApprovedAgent,
+    IsApprovedAgent,
+    IsCustomer,
+)
 from loans import selectors, services
-from loans.api.pages import loans_page
-from loans.api.permissions import IsAdminApprovedAgentOrCustomer
-from loans.api.serializers import MONEY, InstalmentOutput, LoanOutput, LoanPageOutput, LoanValueField
+from loans.api.serializers import MONEY, InstalmentOutput, LoanOutput, LoanPageOutput, LoanValueField, loans_data
 from loans.models import Loan
 
 # The largest id a BigIntegerField holds: anything above is no user of ours.
@@ -88,7 +92,7 @@ class ListLoansView(APIView):
     @extend_schema(parameters=[FilterSerializer, PageParams], responses={200: LoanPageOutput})
     def get(self, request):
         filters = _valid(self.FilterSerializer, request.query_params)
-        return ok(loans_page(selectors.list_loans(**filters), request.query_params))
+        return ok(paginate(selectors.list_loans(**filters), request.query_params, loans_data))
 
 
 class ListCustomerLoansView(APIView):
@@ -101,7 +105,7 @@ class ListCustomerLoansView(APIView):
     def get(self, request):
         filters = _valid(self.FilterSerializer, request.query_params)
         loans = selectors.list_loans_for_customer(customer_id=request.user.id, **filters)
-        return ok(loans_page(loans, request.query_params))
+        return ok(paginate(loans, request.query_params, loans_data))
 
 
 class LoanDetailView(APIView):
