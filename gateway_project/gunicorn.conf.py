@@ -1,5 +1,9 @@
 """gunicorn settings of the gateway (read from this folder, or with --config): metrics shared by every worker.
 
+The gateway alone decides whose X-Forwarded-* headers to believe (NUM_PROXIES),
+so gunicorn takes no scheme from request headers, whatever address sends them
+(by default it believes 127.0.0.1, and request.scheme would be the client's word).
+
 Each gunicorn master gives its workers one PROMETHEUS_MULTIPROC_DIR under
 LMS_VAR_DIR (set here, before any worker imports prometheus_client), so
 /metrics adds up every worker's counts whichever worker answers; a worker's
@@ -16,6 +20,9 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
 
 from common.env import env_str
+
+secure_scheme_headers: dict[str, str] = {}
+forwarded_allow_ips = ""
 
 _own_folder = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")  # an operator's own folder is left to them
 if _own_folder:

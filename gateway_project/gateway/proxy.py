@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import urllib3
 from django.conf import settings
@@ -13,7 +17,8 @@ from django.http import HttpRequest, HttpResponse
 from common.correlation import HEADER as CORRELATION_HEADER
 from common.correlation import get_correlation_id
 from common.errors import ErrorCode, json_error
-from gateway.upstreams import Upstream
+from gateway import deadline
+from gateway.upstreams import Instance, Upstream
 
 logger = logging.getLogger("lms.gateway")
 
@@ -43,6 +48,30 @@ NOT_FORWARDED = HOP_BY_HOP | {
 NOT_RETURNED = HOP_BY_HOP | {"content-length", "x-correlation-id", "server", "date"}
 RETRY_ON_STATUS = frozenset({502, 503, 504})
 IDEMPOTENT_READS = frozenset({"GET", "HEAD"})
+FORWARDED_PROTOS = frozenset({"http", "https"})
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why no upstream answer is returned: the status and code of the envelope, and "The <service> service <what>"."""
+
+    status: int
+    code: str
+    what: str
+
+
+UNAVAILABLE = Failure(503, ErrorCode.SERVICE_UNAVAILABLE, "is unavailable")
+TIMED_OUT = Failure(504, ErrorCode.UPSTREAM_TIMEOUT, "did not answer in time")
+BAD_ANSWER = Failure(502, ErrorCode.BAD_UPSTREAM_RESPONSE, "gave no usable answer")
+
+
+class AttemptFailed(Exception):
+    """One attempt got no answer; `retry_safe` when trying again cannot repeat an effect."""
+
+    def __init__(self, failure: Failure, *, retry_safe: bool) -> None:
+        super().__init__(failure.what)
+        self.failure = failure
+        self.retry_safe = retry_safe
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -54,11 +83,25 @@ def client_ip(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR", ""))
 
 
+def _connection_named(values: list[str]) -> set[str]:
+    """The header names a Connection header lists: hop-by-hop for this one connection."""
+    return {name.strip().lower() for value in values for name in value.split(",") if name.strip()}
+
+
+def forwarded_proto(request: HttpRequest) -> str:
+    """The client's scheme: the trusted proxy's X-Forwarded-Proto when NUM_PROXIES > 0, else this request's."""
+    if settings.NUM_PROXIES:
+        sent = [part.strip().lower() for part in request.META.get("HTTP_X_FORWARDED_PROTO", "").split(",")]
+        sent = [part for part in sent if part]
+        trusted = sent[-min(settings.NUM_PROXIES, len(sent))] if sent else ""  # as client_ip picks the address
+        if trusted in FORWARDED_PROTOS:
+            return trusted
+    return request.scheme or "http"
+
+
 def upstream_headers(request: HttpRequest) -> dict[str, str]:
     """The client's headers minus hop-by-hop ones and any X-User-*, plus X-Forwarded-* and the correlation id."""
-    connection_named = {
-        name.strip().lower() for name in request.headers.get("Connection", "").split(",") if name.strip()
-    }
+    connection_named = _connection_named([request.headers.get("Connection", "")])
     headers = {
         name: value
         for name, value in request.headers.items()
@@ -69,7 +112,7 @@ def upstream_headers(request: HttpRequest) -> dict[str, str]:
     previous = request.META.get("HTTP_X_FORWARDED_FOR", "") if settings.NUM_PROXIES else ""
     address = request.META.get("REMOTE_ADDR", "")
     headers["X-Forwarded-For"] = f"{previous}, {address}" if previous else address
-    headers["X-Forwarded-Proto"] = request.scheme
+    headers["X-Forwarded-Proto"] = forwarded_proto(request)
     headers["X-Forwarded-Host"] = request.get_host()
     headers[CORRELATION_HEADER] = get_correlation_id()
     return headers
@@ -86,72 +129,95 @@ def forward(request: HttpRequest, upstream: Upstream, body: bytes) -> HttpRespon
 
     Retries: any method when the connection could not be made (the service
     never saw the request); GET and HEAD also on 502/503/504; at most
-    GATEWAY_MAX_RETRIES times with jittered backoff, within the deadline.
+    GATEWAY_MAX_RETRIES times with jittered backoff. Everything, every byte
+    read included, ends by the overall GATEWAY_DEADLINE.
     """
-    deadline = time.monotonic() + settings.GATEWAY_DEADLINE
-    headers, path, method = upstream_headers(request), raw_path(request), request.method or "GET"
-    failure = (503, ErrorCode.SERVICE_UNAVAILABLE, "is unavailable")  # what the last failed attempt means
-    for attempt in range(settings.GATEWAY_MAX_RETRIES + 1):
-        if attempt:
-            _backoff(attempt, deadline)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return _failure(504, ErrorCode.UPSTREAM_TIMEOUT, upstream, "did not answer in time")
-        instance = upstream.pick()
-        if instance is None:
-            return _failure(503, ErrorCode.SERVICE_UNAVAILABLE, upstream, "is unavailable")
-        request.upstream = f"{upstream.name} {instance.url}"
-        timeout = urllib3.Timeout(
-            connect=min(settings.GATEWAY_CONNECT_TIMEOUT, remaining), read=min(settings.GATEWAY_READ_TIMEOUT, remaining)
-        )
-        try:
-            response = instance.pool.urlopen(
-                method,
-                path,
-                body=body or None,
-                headers=headers,
-                timeout=timeout,
-                retries=False,
-                redirect=False,
-                preload_content=True,
-                decode_content=False,
-                assert_same_host=False,
-            )
-        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
-            instance.breaker.record_failure()
-            logger.warning("upstream unreachable", extra={"upstream_url": instance.url, "error": str(exc)})
-            continue  # the request never reached the service: safe to try again, whatever the method
-        except urllib3.exceptions.ReadTimeoutError:
-            instance.breaker.record_failure()
-            return _failure(504, ErrorCode.UPSTREAM_TIMEOUT, upstream, "did not answer in time")
-        except urllib3.exceptions.HTTPError as exc:
-            instance.breaker.record_failure()
-            logger.warning("upstream failed mid-request", extra={"upstream_url": instance.url, "error": str(exc)})
-            failure = (502, ErrorCode.BAD_UPSTREAM_RESPONSE, "gave no usable answer")
-            if method in IDEMPOTENT_READS:
+    until = time.monotonic() + settings.GATEWAY_DEADLINE
+    method = request.method or "GET"
+    send = partial(_send, method=method, path=raw_path(request), headers=upstream_headers(request), body=body or None)
+    failure = UNAVAILABLE  # what the last failed attempt means
+    with deadline.bound(until):
+        for attempt in range(settings.GATEWAY_MAX_RETRIES + 1):
+            if attempt:
+                _backoff(attempt, until)
+            if time.monotonic() >= until:
+                return _failure(TIMED_OUT, upstream)
+            instance = upstream.pick()
+            if instance is None:
+                return _failure(UNAVAILABLE, upstream)
+            request.upstream = f"{upstream.name} {instance.url}"
+            try:
+                response = send(instance, until=until)
+            except AttemptFailed as failed:
+                if not failed.retry_safe:
+                    return _failure(failed.failure, upstream)
+                failure = failed.failure
                 continue
-            return _failure(*failure[:2], upstream, failure[2])
+            last = attempt == settings.GATEWAY_MAX_RETRIES
+            if response.status in RETRY_ON_STATUS and method in IDEMPOTENT_READS and not last:
+                continue
+            return UpstreamReply(response)
+    return _failure(failure, upstream)
+
+
+def _send(instance: Instance, *, until: float, method: str, path: str, **call: Any) -> urllib3.BaseHTTPResponse:
+    """One attempt on one instance, its outcome counted by the instance's breaker (502/503/504 as failures)."""
+    remaining = until - time.monotonic()
+    timeout = urllib3.Timeout(
+        connect=min(settings.GATEWAY_CONNECT_TIMEOUT, remaining), read=min(settings.GATEWAY_READ_TIMEOUT, remaining)
+    )
+    options = {"retries": False, "redirect": False, "decode_content": False, "assert_same_host": False}
+    try:
+        response = instance.pool.urlopen(method, path, timeout=timeout, preload_content=True, **options, **call)
+    except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+        instance.breaker.record_failure()
+        logger.warning("upstream unreachable", extra={"upstream_url": instance.url, "error": str(exc)})
+        raise AttemptFailed(UNAVAILABLE, retry_safe=True) from exc  # the service never saw the request
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        instance.breaker.record_failure()
+        raise AttemptFailed(TIMED_OUT, retry_safe=False) from exc
+    except urllib3.exceptions.HTTPError as exc:
+        instance.breaker.record_failure()
+        logger.warning("upstream failed mid-request", extra={"upstream_url": instance.url, "error": str(exc)})
+        raise AttemptFailed(BAD_ANSWER, retry_safe=method in IDEMPOTENT_READS) from exc
+    if response.status in RETRY_ON_STATUS:
+        instance.breaker.record_failure()  # an instance answering 503 for ever must open its breaker
+    else:
         instance.breaker.record_success()
-        if response.status in RETRY_ON_STATUS and method in IDEMPOTENT_READS and attempt < settings.GATEWAY_MAX_RETRIES:
-            continue
-        return _reply(response)
-    return _failure(*failure[:2], upstream, failure[2])
+    return response
 
 
-def _backoff(attempt: int, deadline: float) -> None:
+def _backoff(attempt: int, until: float) -> None:
     delay = 0.05 * (2 ** (attempt - 1)) * (0.5 + random.random())  # noqa: S311 - jitter, not crypto
-    time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+    time.sleep(max(0.0, min(delay, until - time.monotonic())))
 
 
-def _reply(response: urllib3.BaseHTTPResponse) -> HttpResponse:
-    reply = HttpResponse(response.data, status=response.status)
-    reply.from_upstream = True  # its 405 is the service's, kept as it is
-    for name, value in response.headers.items():
-        if name.lower() not in NOT_RETURNED:
-            reply[name] = value
-    return reply
+class UpstreamReply(HttpResponse):
+    """The upstream's answer as it came: no Content-Type of Django's added, repeated headers (Set-Cookie) all kept.
+
+    Django keeps one value per header name; the repeats are given to the
+    server through items(), which Django's WSGI and ASGI handlers send.
+    """
+
+    from_upstream = True  # its 405 is the service's, kept as it is (gateway.envelope)
+
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+        super().__init__(response.data, status=response.status)
+        del self["Content-Type"]
+        self.repeated: list[tuple[str, str]] = []
+        connection_named = _connection_named(response.headers.getlist("Connection"))
+        for name, value in response.headers.items():
+            if name.lower() in NOT_RETURNED or name.lower() in connection_named:
+                continue
+            if self.has_header(name):
+                self.repeated.append((name, value))
+            else:
+                self[name] = value
+
+    def items(self) -> Iterable[tuple[str, str]]:
+        return [*super().items(), *((name, value) for name, value in self.repeated if self.has_header(name))]
 
 
-def _failure(status: int, code: str, upstream: Upstream, what: str) -> HttpResponse:
-    """The envelope for a request the service could not answer; `what` completes "The <service> service ..."."""
-    return json_error(status, code, f"The {upstream.name} service {what}. Try again shortly.")
+def _failure(failure: Failure, upstream: Upstream) -> HttpResponse:
+    """The envelope for a request the service could not answer."""
+    return json_error(failure.status, failure.code, f"The {upstream.name} service {failure.what}. Try again shortly.")

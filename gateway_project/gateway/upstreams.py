@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from common.http import CircuitBreaker
+from gateway.deadline import DeadlineHTTPConnection, DeadlineHTTPSConnection
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Instance:
             raise ImproperlyConfigured(f"Upstream instance {url!r} is not an http(s)://host:port URL.")
         pool_class = urllib3.HTTPSConnectionPool if parts.scheme == "https" else urllib3.HTTPConnectionPool
         pool = pool_class(parts.hostname, parts.port, maxsize=settings.GATEWAY_POOL_SIZE, block=False, retries=False)
+        # every read of a proxied request bounded by its overall deadline (gateway.deadline)
+        pool.ConnectionCls = DeadlineHTTPSConnection if parts.scheme == "https" else DeadlineHTTPConnection
         breaker = CircuitBreaker(
             failure_threshold=settings.GATEWAY_BREAKER_FAILURES, reset_timeout=settings.GATEWAY_BREAKER_RESET_SECONDS
         )

@@ -1,4 +1,4 @@
-"""The gateway as a real process in front of stand-in upstreams: forwarding, edge checks, failures."""
+"""The gateway as a real process in front of stand-in upstreams: forwarding and edge checks."""
 
 import base64
 import hashlib
@@ -66,17 +66,27 @@ def test_method_body_and_headers_are_forwarded_faithfully(gateway, stubs):
     assert reply.headers["X-Correlation-ID"] == "abc-123"
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/internal/users/1",
-        "/api/user/..%2F..%2Finternal/users/1",
-        "/api/loan//internal/users/1",
-        "/api/user/%2e%2e/internal/users/1",
-        "/api/user/%252e%252e/internal/users/1",
-        "/api/user/Internal/users/1",
-    ],
-)
+INTERNAL_DISGUISES = {
+    "plain": "/internal/users/1",
+    "plain-trailing-slash": "/internal/",
+    "under-a-prefix-trailing-slash": "/api/user/internal/",
+    "encoded-slashes": "/api/user/..%2F..%2Finternal/users/1",
+    "lowercase-encoded-slashes": "/api/user/..%2f..%2finternal/users/1",
+    "encoded-slash-after-prefix": "/api/user%2Finternal/users/1",
+    "double-encoded-slash": "/api/user%252Finternal/users/1",
+    "double-slash": "/api/loan//internal/users/1",
+    "encoded-dots": "/api/user/%2e%2e/internal/users/1",
+    "double-encoded-dots": "/api/user/%252e%252e/internal/users/1",
+    "trailing-blank": "/api/user/internal%20/users/1",
+    "capitalised": "/api/user/Internal/users/1",
+    "upper-case-prefix": "/API/user/internal/users/1",
+    "path-parameter": "/api/user/internal;x=1/users/1",
+    "empty-path-parameter": "/api/loan/internal;/users/1",
+    "dot-dot-path-parameter": "/api/user/..;/internal/users/1",
+}
+
+
+@pytest.mark.parametrize("path", INTERNAL_DISGUISES.values(), ids=INTERNAL_DISGUISES.keys())
 def test_internal_is_never_forwarded(gateway, stubs, path):
     reply = gateway.request("GET", path, headers=bearer())
 
@@ -190,57 +200,6 @@ def test_login_attempts_are_limited_per_ip_and_email_with_headers(gateway, stubs
     assert other_email.status == 200
 
 
-def test_a_post_is_never_retried_after_it_reached_the_service(gateway, stubs):
-    post = gateway.request(
-        "POST", "/api/loan/unavailable/x", body=b"{}", headers={**bearer(), "Content-Type": "application/json"}
-    )
-    get = gateway.request("GET", "/api/loan/unavailable/x", headers=bearer())
-
-    methods = [r["method"] for r in stubs["loan"].requests()]
-    assert (post.status, get.status) == (503, 503)
-    assert methods.count("POST") == 1
-    assert methods.count("GET") == 3  # the first try and two retries
-
-
-def test_a_hanging_upstream_gives_504_within_the_deadline(gateway, stubs):
-    reply = gateway.request("GET", "/api/notifications/hang/1", headers=bearer())
-
-    assert reply.status == 504
-    assert reply.json["error"]["code"] == "upstream_timeout"
-    assert reply.elapsed < 3.5
-
-
-def test_a_stopped_upstream_fails_fast_opens_the_breaker_and_recovers(gateway, stubs):
-    loan = stubs["loan"]
-    loan.stop()
-    try:
-        replies = [gateway.request("GET", "/api/loan/1", headers=bearer()) for _ in range(6)]
-        health = gateway.request("GET", "/health")
-        metrics = gateway.request("GET", "/metrics").body.decode()
-    finally:
-        loan.start()
-
-    assert {r.status for r in replies} == {503}
-    assert max(r.elapsed for r in replies) < 1.5
-    assert health.status == 503
-    assert health.json["services"]["loan"]["status"] == "down"
-    assert f'gateway_breaker_state{{instance="{loan.url}",upstream="loan"}} 2.0' in metrics
-    deadline = time.monotonic() + 10
-    while gateway.request("GET", "/health").status != 200:  # what the background checker does every interval
-        assert time.monotonic() < deadline, "the restarted upstream was not seen healthy"
-        time.sleep(0.2)
-    assert gateway.request("GET", "/api/loan/1", headers=bearer()).status == 200
-
-
-def test_metrics_count_requests_by_route_status_and_upstream(gateway, stubs):
-    gateway.request("GET", "/api/loan/42", headers=bearer())
-
-    text = gateway.request("GET", "/metrics").body.decode()
-
-    assert 'gateway_requests_total{method="GET",route="/api/loan/{id}",status="200",upstream="loan"}' in text
-    assert "gateway_request_duration_seconds_bucket" in text
-
-
 def test_the_access_log_names_the_upstream_and_the_user(gateway, stubs):
     gateway.request("GET", "/api/loan/77", headers={**bearer(user_id=77), "X-Correlation-ID": "log-check-1"})
     time.sleep(0.2)
@@ -279,15 +238,3 @@ def test_a_chunked_body_over_the_limit_is_413_without_calling_the_service(gatewa
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert b'"payload_too_large"' in answer
     assert not stubs["loan"].requests()
-
-
-def test_an_answer_that_is_not_http_is_502_and_only_reads_are_retried(gateway, stubs):
-    headers = {**bearer(), "Content-Type": "application/json"}
-    post = gateway.request("POST", "/api/notifications/garbage/x", body=b"{}", headers=headers)
-    get = gateway.request("GET", "/api/loan/garbage/x", headers=bearer())
-    gateway.request("GET", "/health")  # closes the breaker the three failed reads opened, for the next tests
-
-    assert (post.status, get.status) == (502, 502)
-    assert post.json["error"]["code"] == get.json["error"]["code"] == "bad_upstream_response"
-    assert [r["method"] for r in stubs["notification"].requests()] == ["POST"]
-    assert [r["method"] for r in stubs["loan"].requests()] == ["GET"] * 3

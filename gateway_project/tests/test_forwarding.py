@@ -1,0 +1,57 @@
+"""Faithful in both directions: hop-by-hop headers dropped, everything else of request and reply kept as sent."""
+
+import http.client
+import json
+from urllib.parse import urlsplit
+
+from tests.conftest import bearer
+
+
+def _sent_upstream(reply) -> dict[str, str]:
+    return {name.lower(): value for name, value in reply.json["data"]["headers"].items()}
+
+
+def test_headers_named_in_the_connection_header_are_not_forwarded(gateway, stubs):
+    # urllib always sends its own Connection header, so this one goes out through http.client
+    address = urlsplit(gateway.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    headers = {**bearer(), "Connection": "X-Secret-Hop, keep-alive", "X-Secret-Hop": "for the gateway", "X-Kept": "1"}
+    try:
+        connection.request("GET", "/api/user/profile", headers=headers)
+        response = connection.getresponse()
+        sent = {name.lower() for name in json.loads(response.read())["data"]["headers"]}
+    finally:
+        connection.close()
+
+    assert response.status == 200
+    assert "x-secret-hop" not in sent
+    assert "x-kept" in sent
+
+
+def test_hop_by_hop_headers_of_a_reply_are_not_passed_to_the_client(gateway, stubs):
+    reply = gateway.request("GET", "/api/loan/hop/1", headers=bearer())
+
+    names = {name.lower() for name, _ in reply.header_list}
+    assert reply.status == 200
+    assert not names & {"x-hop-custom", "keep-alive", "proxy-authenticate", "upgrade", "trailer"}
+    assert reply.headers["X-Kept"] == "yes"
+
+
+def test_a_reply_without_content_type_gains_none(gateway, stubs):
+    reply = gateway.request("GET", "/api/loan/raw/1", headers=bearer())
+
+    assert reply.status == 200
+    assert reply.body == b"plain"
+    assert reply.all("Content-Type") == []
+
+
+def test_repeated_reply_headers_all_reach_the_client(gateway, stubs):
+    reply = gateway.request("GET", "/api/user/raw/1", headers=bearer())
+
+    assert reply.all("Set-Cookie") == ["a=1; Path=/", "b=2; Path=/; HttpOnly"]
+
+
+def test_without_trusted_proxies_x_forwarded_proto_is_the_gateways_own_scheme(gateway, stubs):
+    reply = gateway.request("GET", "/api/user/profile", headers={**bearer(), "X-Forwarded-Proto": "https"})
+
+    assert _sent_upstream(reply)["x-forwarded-proto"] == "http"
