@@ -12,7 +12,6 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import urllib3
@@ -56,19 +55,25 @@ class HealthChecker(threading.Thread):
         self.rounds = 0
 
     def run(self) -> None:
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="upstream-check") as pool:
-            while True:
-                self.check_all(pool)
-                time.sleep(settings.GATEWAY_HEALTH_INTERVAL)
+        while True:
+            self.check_all()
+            time.sleep(settings.GATEWAY_HEALTH_INTERVAL)
 
-    def check_all(self, pool: ThreadPoolExecutor) -> None:
-        """One round over every instance, concurrently, so one hanging instance delays no other."""
+    def check_all(self) -> None:
+        """One round over every instance, concurrently, so one hanging instance delays no other.
+
+        Daemon threads, not an executor: a worker that exits never waits for a check.
+        """
         try:
             instances = [instance for upstream in upstreams().values() for instance in upstream.instances]
-            list(pool.map(check, instances))
-        except Exception:  # a bad configuration or a bug must not stop the checks for good
-            logger.exception("upstream health checks failed")
+        except ImproperlyConfigured:  # nothing to check; /health/ready answers 503 "misconfigured"
+            logger.exception("upstream health checks cannot run")
             return
+        threads = [threading.Thread(target=check, args=(instance,), daemon=True) for instance in instances]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         self.rounds += 1
 
 

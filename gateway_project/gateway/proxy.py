@@ -162,7 +162,7 @@ def forward(request: HttpRequest, upstream: Upstream, body: bytes) -> HttpRespon
 
 def _send(instance: Instance, *, until: float, method: str, path: str, **call: Any) -> urllib3.BaseHTTPResponse:
     """One attempt on one instance, its outcome counted by the instance's breaker (502/503/504 as failures)."""
-    remaining = until - time.monotonic()
+    remaining = max(until - time.monotonic(), 0.001)  # urllib3 refuses a timeout of 0
     timeout = urllib3.Timeout(
         connect=min(settings.GATEWAY_CONNECT_TIMEOUT, remaining), read=min(settings.GATEWAY_READ_TIMEOUT, remaining)
     )
