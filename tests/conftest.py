@@ -22,7 +22,7 @@ __all__ = ["PASSWORD", "unique_email"]
 
 
 # Stories first, then the drills that stop processes, then the fuzzer that fills the databases.
-MODULE_ORDER = ["test_story", "test_roles", "test_observability", "test_drills", "test_fuzz"]
+MODULE_ORDER = ["test_story", "test_roles", "test_observability", "test_edge", "test_drills", "test_fuzz"]
 
 
 def pytest_collection_modifyitems(items):
@@ -79,6 +79,9 @@ def system(tmp_path_factory, smtp, broker) -> System:
         "RATE_LIMIT_PER_IP": "100000",
         "RATE_LIMIT_PER_USER": "100000",
         "LOGIN_RATE_PER_IP": "10000/min",
+        # A frozen service costs the hang drill this long (the production default is 15 s).
+        "GATEWAY_READ_TIMEOUT": "4",
+        "GATEWAY_DEADLINE": "6",
     }
     if broker is not None:
         extra_env["CELERY_BROKER_URL"] = broker.url

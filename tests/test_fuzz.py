@@ -63,7 +63,7 @@ def _fuzz(operation, base_url: str, token: str, failures: list[str]) -> None:
     def call(case):
         response = case.call(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=15)
         where = f"{operation.method.upper()} {case.formatted_path} -> {response.status_code}"
-        if response.status_code >= 500 and response.status_code not in (502, 503, 504):
+        if response.status_code >= 500:  # every service is up: a 502/503/504 here is a crash behind the gateway
             failures.append(f"{where}: {response.text[:300]}")
         if response.status_code >= 400 and not _is_envelope(response):
             failures.append(f"{where}: not in the envelope: {response.text[:300]}")

@@ -8,7 +8,7 @@ from tests.actors import approved_agent, sign_up
 from tests.harness import wait_for
 
 
-def test_client_correlation_id_follows_the_request_into_every_process(system, admin):
+def test_client_correlation_id_follows_the_request_into_every_process(system, admin, smtp):
     customer = sign_up(system.gateway, "customer")
     agent = approved_agent(system.gateway, admin)
     correlation_id = f"e2e-{uuid.uuid4().hex}"
@@ -31,7 +31,14 @@ def test_client_correlation_id_follows_the_request_into_every_process(system, ad
         timeout=30,
         message=f"log lines with correlation id {correlation_id} from every process",
     )
-    assert "loan-relay" in seen or "notification-worker" in seen
+    assert seen >= {"gateway", "loan", "user", "notification-worker"}
+    # It travelled on the event (outbox → broker → worker) onto the notification and its email.
+    emails = wait_for(
+        lambda: [m for m in smtp.messages_to(customer.email) if m["X-Correlation-ID"] == correlation_id],
+        timeout=30,
+        message="the loan.created email carrying the correlation id",
+    )
+    assert len(emails) == 1
 
 
 def test_gateway_health_lists_every_service(system):
