@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+MAX_OFFSET = 2**63 - 1 - MAX_PAGE_SIZE  # SQL offsets are 64-bit: a page beyond cannot hold rows
 
 
 def ok(data: Any, status: int = 200) -> Response:
@@ -62,7 +63,7 @@ def paginate(queryset, query_params, to_data: Callable[[Iterable], list]) -> dic
     """
     page, page_size = page_params(query_params)
     offset = (page - 1) * page_size
-    rows = list(queryset[offset : offset + page_size + 1])
+    rows = list(queryset[offset : offset + page_size + 1]) if offset <= MAX_OFFSET else []
     has_next = len(rows) > page_size
     rows = rows[:page_size]
     seen = offset + len(rows) + has_next if rows else 0

@@ -84,6 +84,15 @@ def test_a_queryset_page_costs_two_queries_whatever_its_size(api, django_assert_
     assert (data["count"], len(data["results"]), data["next"], data["previous"]) == (25, 10, 3, 1)
 
 
+@pytest.mark.parametrize("page_number", [2**62, 10**17, 10**30])
+def test_a_page_far_past_any_offset_the_database_takes_is_empty_too(api, page_number):
+    # The slice would be an OFFSET beyond 64 bits: a database error, never a 500 for the client.
+    response = api.get(f"/outbox-page?page={page_number}")
+
+    assert response.status_code == 200
+    assert response.json()["data"]["results"] == []
+
+
 def test_an_empty_list_is_one_empty_page(api):
     data = api.get("/outbox-page").json()["data"]
 
