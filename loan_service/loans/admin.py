@@ -12,9 +12,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from common.admin_sso import remote_user_id
 from common.errors import DomainError
 from loans import services
-from loans.models import Loan
-
-MAX_ID = 2**63 - 1  # the largest value a BigIntegerField holds
+from loans.models import MAX_ID, Loan
 
 
 @admin.register(Loan)
@@ -49,7 +47,8 @@ class LoanAdmin(SimpleHistoryAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if not term.isdigit() or int(term) > MAX_ID:
+        # isdigit() also accepts "²", which int() refuses; only ASCII 0-9 is an id.
+        if not (term.isascii() and term.isdecimal()) or int(term) > MAX_ID:
             return queryset.none(), False
         number = int(term)
         return queryset.filter(Q(id=number) | Q(customer_id=number) | Q(agent_id=number)), False

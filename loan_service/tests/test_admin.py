@@ -91,8 +91,26 @@ def test_the_list_filters_by_status_and_finds_a_customer(admin_login, user_servi
 
 @pytest.mark.parametrize(
     ("term", "found"),
-    [("customer", True), ("agent", True), ("loan id", True), ("no match", False), ("letters", False), ("huge", False)],
-    ids=["customer-id", "agent-id", "loan-id", "unknown-number", "letters", "beyond-bigint"],
+    [
+        ("customer", True),
+        ("agent", True),
+        ("loan id", True),
+        ("no match", False),
+        ("letters", False),
+        ("huge", False),
+        ("superscript", False),
+        ("other script", False),
+    ],
+    ids=[
+        "customer-id",
+        "agent-id",
+        "loan-id",
+        "unknown-number",
+        "letters",
+        "beyond-bigint",
+        "superscript-two",
+        "arabic-digit",
+    ],
 )
 def test_search_by_number_is_an_exact_integer_lookup(admin_login, new_loan, term, found):
     terms = {
@@ -102,6 +120,8 @@ def test_search_by_number_is_an_exact_integer_lookup(admin_login, new_loan, term
         "no match": "424242",
         "letters": "abc",
         "huge": "9" * 30,
+        "superscript": "²",  # isdigit() says yes, int() raises
+        "other script": str(new_loan.id).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),  # int() would accept
     }
     admin_login.post("/admin/login/", {"username": "boss@example.com", "password": "right-Pass-1"})
 

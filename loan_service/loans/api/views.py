@@ -18,10 +18,7 @@ from common.permissions import (
 )
 from loans import selectors, services
 from loans.api.serializers import MONEY, InstalmentOutput, LoanOutput, LoanPageOutput, LoanValueField, loans_data
-from loans.models import Loan
-
-# The largest id a BigIntegerField holds: anything above is no user of ours.
-MAX_ID = 2**63 - 1
+from loans.models import MAX_ID, Loan
 
 
 def _valid(serializer_class, data) -> dict:
