@@ -276,3 +276,20 @@ def test_the_gateway_never_holds_the_service_key(compose, manifests):
 
 def test_web_servers_keep_their_heartbeat_files_off_the_read_only_root():
     assert "--worker-tmp-dir /dev/shm" in (DOCKER / "entrypoint.sh").read_text()
+
+
+def _k8s_value(manifests: list[dict], workload: str, name: str) -> str:
+    config = next(d for d in manifests if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "lms-config")
+    document = next(d for d in manifests if d["kind"] == "Deployment" and d["metadata"]["name"] == workload)
+    values = dict(config["data"]) | {e["name"]: e.get("value") for e in pod_spec(document)["containers"][0]["env"]}
+    return values[name]
+
+
+def test_each_hop_trusts_the_proxies_in_front_of_it(compose, manifests):
+    # A service's client address is the entry its proxies put in X-Forwarded-For: one hop too few and
+    # every client shares the proxy's address (and its login limit); one too many and clients can forge it.
+    assert compose["services"]["gateway"]["environment"]["NUM_PROXIES"] == "0"  # published directly
+    assert compose["services"]["user-service"]["environment"]["NUM_PROXIES"] == "1"  # behind the gateway
+    assert _k8s_value(manifests, "gateway", "NUM_PROXIES") == "1"  # behind the Ingress
+    for workload in ("user-service", "loan-service", "notification-service"):
+        assert _k8s_value(manifests, workload, "NUM_PROXIES") == "2"  # behind the Ingress and the gateway
