@@ -24,8 +24,12 @@ logger = logging.getLogger("lms.notifications")
 class EmailBackend:
     """Email through Django's email backend (SMTP in production).
 
-    SMTP replies of 500 and above are permanent; 4xx replies, an unknown recipient
-    and connection failures are transient.
+    Permanent: the server refused this message's recipient (5xx to RCPT) or its content
+    (5xx to DATA); a retry would get the same answer. Everything else is transient and
+    retried, then failed at the cap: 4xx replies, an unknown recipient, connection
+    failures, and the refusals that come from our configuration or the server rather than
+    from this message (authentication 535/530, HELO, the sender address), which would
+    otherwise fail every email at once.
     """
 
     def send(self, notification: Notification, recipient: Recipient | None) -> str:
@@ -45,19 +49,27 @@ class EmailBackend:
         try:
             message.send()
         except smtplib.SMTPRecipientsRefused as exc:
-            if all(code >= 500 for code, _ in exc.recipients.values()):
+            if all(_refuses_the_recipient(code) for code, _ in exc.recipients.values()):
                 raise PermanentDeliveryError(f"recipient refused: {exc.recipients}") from exc
             raise TransientDeliveryError(f"recipient deferred: {exc.recipients}") from exc
+        except smtplib.SMTPDataError as exc:
+            reply = f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}"
+            if exc.smtp_code >= 500:
+                raise PermanentDeliveryError(f"message refused: {reply}") from exc
+            raise TransientDeliveryError(reply) from exc
         except smtplib.SMTPConnectError as exc:
             raise TransientDeliveryError(f"SMTP server unavailable: {exc}") from exc
         except smtplib.SMTPResponseException as exc:
-            reply = f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}"
-            if exc.smtp_code >= 500:
-                raise PermanentDeliveryError(reply) from exc
-            raise TransientDeliveryError(reply) from exc
+            # Authentication, HELO or sender refused: the server or our settings, not this message.
+            raise TransientDeliveryError(f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}") from exc
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise TransientDeliveryError(f"{type(exc).__name__}: {exc}") from exc
         return message_id
+
+
+def _refuses_the_recipient(code: int) -> bool:
+    """A 5xx reply to RCPT, except 530 (authentication required: our configuration, not the address)."""
+    return code >= 500 and code != 530
 
 
 def _text(reply: bytes | str) -> str:

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from rest_framework.test import APIClient
 
 from common import events
@@ -21,17 +22,42 @@ def pytest_collection_modifyitems(config, items):
 
 class Mailbox:
     """aiosmtpd handler: keeps messages; refuses the first `defer` recipients with 451 (try later),
-    and answers the next `data_refusals` messages with `data_refusal` (e.g. "554 5.7.1 rejected")."""
+    and answers the next `data_refusals` messages with `data_refusal` (e.g. "554 5.7.1 rejected").
+
+    `refusals` answers every "HELO" (EHLO included), "MAIL" or "RCPT" command with the reply given.
+    """
 
     def __init__(self) -> None:
         self.messages: list = []
         self.defer = 0
         self.data_refusal = ""
         self.data_refusals = 0
+        self.refusals: dict[str, str] = {}
         self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        if "HELO" in self.refusals:
+            return [self.refusals["HELO"]]
+        session.host_name = hostname
+        return responses
+
+    async def handle_HELO(self, server, session, envelope, hostname):
+        if "HELO" in self.refusals:
+            return self.refusals["HELO"]
+        session.host_name = hostname
+        return f"250 {server.hostname}"
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if "MAIL" in self.refusals:
+            return self.refusals["MAIL"]
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self.lock:
+            if "RCPT" in self.refusals:
+                return self.refusals["RCPT"]
             if self.defer > 0:
                 self.defer -= 1
                 return "451 4.3.0 Try again later"
@@ -66,14 +92,55 @@ def smtp_server():
         controller.stop()
 
 
+SMTP_USER, SMTP_PASSWORD = "lms", "right-smtp-password"
+
+
+def _known_login(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    known = isinstance(auth_data, LoginPassword) and auth_data == (SMTP_USER.encode(), SMTP_PASSWORD.encode())
+    return AuthResult(success=known, handled=False)  # not handled: the server answers 535 itself
+
+
+@pytest.fixture(scope="session")
+def smtp_server_with_login():
+    """A second server that accepts mail only after AUTH as SMTP_USER (over plain TCP, for the tests)."""
+    mailbox = Mailbox()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        auth_required=True,
+        auth_require_tls=False,  # warns on every connection: the tests using it filter that warning
+        authenticator=_known_login,
+    )
+    controller.start()
+    try:
+        yield controller, mailbox
+    finally:
+        controller.stop()
+
+
+def _empty(box: Mailbox) -> Mailbox:
+    box.messages.clear()
+    box.defer = box.data_refusals = 0
+    box.refusals.clear()
+    return box
+
+
 @pytest.fixture
 def mailbox(smtp_server, settings):
     controller, box = smtp_server
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    box.messages.clear()
-    box.defer = box.data_refusals = 0
-    return box
+    return _empty(box)
+
+
+@pytest.fixture
+def mailbox_with_login(smtp_server_with_login, settings):
+    """The server asking for a login; settings point at it without credentials (a test sets them)."""
+    controller, box = smtp_server_with_login
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "", ""
+    return _empty(box)
 
 
 @pytest.fixture(autouse=True)
