@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -161,7 +162,7 @@ def forward(request: HttpRequest, upstream: Upstream, body: bytes) -> HttpRespon
 
 
 def _send(instance: Instance, *, until: float, method: str, path: str, **call: Any) -> urllib3.BaseHTTPResponse:
-    """One attempt on one instance, its outcome counted by the instance's breaker (502/503/504 as failures)."""
+    """One attempt on one instance, its outcome counted by the instance's breaker (see `instance_failed`)."""
     remaining = max(until - time.monotonic(), 0.001)  # urllib3 refuses a timeout of 0
     timeout = urllib3.Timeout(
         connect=min(settings.GATEWAY_CONNECT_TIMEOUT, remaining), read=min(settings.GATEWAY_READ_TIMEOUT, remaining)
@@ -180,11 +181,35 @@ def _send(instance: Instance, *, until: float, method: str, path: str, **call: A
         instance.breaker.record_failure()
         logger.warning("upstream failed mid-request", extra={"upstream_url": instance.url, "error": str(exc)})
         raise AttemptFailed(BAD_ANSWER, retry_safe=method in IDEMPOTENT_READS) from exc
-    if response.status in RETRY_ON_STATUS:
+    if instance_failed(response):
         instance.breaker.record_failure()  # an instance answering 503 for ever must open its breaker
     else:
         instance.breaker.record_success()
     return response
+
+
+def instance_failed(response: urllib3.BaseHTTPResponse) -> bool:
+    """Whether an answer counts against the instance: 502, 504, and 503 unless it blames a service behind it.
+
+    A service answers 503 `service_unavailable` in its envelope when one of ITS
+    dependencies is down (loan_service without user_service): the instance
+    itself works, and opening its breaker would cut off everything it can
+    still serve. Any other 503 (`database_unavailable`, or no envelope) counts.
+    """
+    if response.status not in RETRY_ON_STATUS:
+        return False
+    return response.status != 503 or _error_code(response.data) != ErrorCode.SERVICE_UNAVAILABLE
+
+
+def _error_code(body: bytes) -> str | None:
+    """The `error.code` of a body in the error envelope, else None."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, compressed, or nested beyond reason
+        return None
+    error = data.get("error") if isinstance(data, dict) and data.get("success") is False else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _backoff(attempt: int, until: float) -> None:

@@ -94,11 +94,15 @@ def test_an_answer_that_is_not_http_is_502_and_only_reads_are_retried(gateway, s
     assert [r["method"] for r in stubs["loan"].requests()] == ["GET"] * 3
 
 
-def test_an_instance_answering_503_opens_its_breaker(gateway, stubs):
+@pytest.mark.parametrize("path", ["unavailable", "database-down"], ids=["no-envelope", "database-unavailable"])
+def test_an_instance_answering_503_opens_its_breaker(gateway, stubs, path):
     notification = stubs["notification"]
     _count_from_zero(gateway, notification)
 
-    replies = [_failing_post(gateway) for _ in range(4)]
+    replies = [
+        gateway.request("POST", f"/api/notifications/{path}/x", body=b"{}", headers={**bearer(), **JSON})
+        for _ in range(4)
+    ]
 
     assert [r.status for r in replies] == [503] * 4
     assert len(notification.requests()) == 3  # the fourth never left the gateway
@@ -138,3 +142,32 @@ def test_after_the_cool_down_a_failed_trial_opens_the_breaker_again(gateway, stu
     assert (trial.status, right_after.status) == (503, 503)
     assert len(notification.requests()) == 4  # three failures and the trial; nothing after it
     assert breaker_states(gateway)[key] == "open"
+
+
+def test_a_503_for_a_service_behind_the_instance_leaves_its_breaker_closed(gateway, stubs):
+    # given: loan is up, but answers 503 service_unavailable in its envelope (user_service, behind it, is down)
+    loan = stubs["loan"]
+    creates = [
+        gateway.request("POST", "/api/loan/dependency-down/x", body=b"{}", headers={**bearer(), **JSON})
+        for _ in range(5)
+    ]
+
+    # when
+    read = gateway.request("GET", "/api/loan/1", headers=bearer())
+    health = gateway.request("GET", "/health")
+
+    # then: every create reached loan and got its answer; loan's reads and health are untouched
+    assert [r.status for r in creates] == [503] * 5
+    assert {r.json["error"]["code"] for r in creates} == {"service_unavailable"}
+    assert [r["method"] for r in loan.requests() if "dependency-down" in r["path"]] == ["POST"] * 5
+    assert read.status == 200
+    assert breaker_states(gateway)[f"loan {loan.url}"] == "closed"
+    assert health.json["services"]["loan"]["status"] == "up"
+
+
+def test_a_read_answered_503_for_a_service_behind_the_instance_is_still_retried(gateway, stubs):
+    reply = gateway.request("GET", "/api/loan/dependency-down/x", headers=bearer())
+
+    assert (reply.status, reply.json["error"]["code"]) == (503, "service_unavailable")
+    assert [r["method"] for r in stubs["loan"].requests()] == ["GET"] * 3
+    assert breaker_states(gateway)[f"loan {stubs['loan'].url}"] == "closed"

@@ -5,7 +5,10 @@
 GET /health answers 200; paths containing /hang/ never answer in time;
 /slow/ answers after half a second; /trickle/ sends its body and /trickle-head/
 its status line a byte every 0.1 s (each read is quick, the whole takes seconds);
-paths containing /unavailable/ answer 503; /garbage/ answers no HTTP at all;
+paths containing /unavailable/ answer 503 without the error envelope,
+/database-down/ 503 `database_unavailable` and /dependency-down/ 503
+`service_unavailable` in it (the service is up, one behind it is not);
+/garbage/ answers no HTTP at all;
 /raw/ answers without Content-Type and with repeated headers; /hop/ with
 hop-by-hop headers; the JWKS path serves the given public key; /openapi.json
 serves a small schema named after LOG_FILE's stem (one public path, one
@@ -56,7 +59,11 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return None
         if "/unavailable/" in self.path:
-            return self._reply(503, {"success": False, "error": {"code": "service_unavailable"}})
+            return self._raw(b"Service Unavailable", [("Content-Type", "text/plain")], status=503)
+        if "/database-down/" in self.path:
+            return self._reply(503, envelope("database_unavailable", "The database is unavailable."))
+        if "/dependency-down/" in self.path:
+            return self._reply(503, envelope("service_unavailable", "A service this request needs is unavailable."))
         if self.path.startswith("/openapi.json"):
             return self._reply(200, openapi_document())
         if self.path.startswith("/api/user/.well-known/jwks.json") and JWKS is not None:
@@ -75,9 +82,9 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _raw(self, data, headers):
+    def _raw(self, data, headers, status=200):
         """Exactly these headers (with Content-Length): no Content-Type, repeats as given."""
-        self.send_response(200)
+        self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
@@ -96,6 +103,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def envelope(code, message):
+    return {"success": False, "error": {"code": code, "message": message, "details": {}}, "correlation_id": "stub"}
 
 
 def openapi_document():
