@@ -118,9 +118,15 @@ def _checked_forward(request: HttpRequest, route: Route) -> HttpResponse:
         response = json_error(429, ErrorCode.RATE_LIMITED, "Too many requests. Slow down and retry later.")
     else:
         response = forward(request, upstreams()[route.upstream], body)
-    for name, value in verdict.headers().items():
-        response[name] = value
+    if not _refused_by_upstream(response):  # a service's own 429 reaches the client with its own counts
+        for name, value in verdict.headers().items():
+            response[name] = value
     return response
+
+
+def _refused_by_upstream(response: HttpResponse) -> bool:
+    """Whether this is a service's own 429 (user_service's login throttle), its Retry-After and RateLimit-* its own."""
+    return response.status_code == 429 and getattr(response, "from_upstream", False)
 
 
 def _body_within_limit(request: HttpRequest) -> bytes | None:

@@ -55,3 +55,29 @@ def test_without_trusted_proxies_x_forwarded_proto_is_the_gateways_own_scheme(ga
     reply = gateway.request("GET", "/api/user/profile", headers={**bearer(), "X-Forwarded-Proto": "https"})
 
     assert _sent_upstream(reply)["x-forwarded-proto"] == "http"
+
+
+def test_an_upstreams_own_429_keeps_its_rate_limit_headers(gateway, stubs):
+    # given: user_service's throttle refuses (the stub's /throttled/); the gateway's own buckets are far from empty
+    reply = gateway.request("POST", "/api/user/throttled/login", body=b"{}", headers=bearer())
+
+    limits = {
+        name: reply.all(name) for name in ("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+    }
+    assert reply.status == 429
+    assert reply.json["error"]["code"] == "rate_limited"
+    assert limits == {
+        "Retry-After": ["42"],
+        "RateLimit-Limit": ["10"],
+        "RateLimit-Remaining": ["0"],
+        "RateLimit-Reset": ["42"],
+    }
+
+
+def test_other_upstream_replies_carry_the_gateways_rate_limit_headers(gateway, stubs):
+    reply = gateway.request("GET", "/api/user/profile", headers=bearer())
+
+    assert reply.status == 200
+    assert reply.headers["RateLimit-Limit"] == "100000"  # the test gateway's per-IP and per-user limit
+    assert int(reply.headers["RateLimit-Remaining"]) > 0
+    assert "Retry-After" not in reply.headers

@@ -8,7 +8,8 @@ its status line a byte every 0.1 s (each read is quick, the whole takes seconds)
 paths containing /unavailable/ answer 503 without the error envelope,
 /database-down/ 503 `database_unavailable` and /dependency-down/ 503
 `service_unavailable` in it (the service is up, one behind it is not);
-/garbage/ answers no HTTP at all;
+/throttled/ answers 429 with its own Retry-After and RateLimit-* headers (as
+user_service's login throttle); /garbage/ answers no HTTP at all;
 /raw/ answers without Content-Type and with repeated headers; /hop/ with
 hop-by-hop headers; the JWKS path serves the given public key; /openapi.json
 serves a small schema named after LOG_FILE's stem (one public path, one
@@ -25,6 +26,7 @@ from pathlib import Path
 
 PORT, LOG = int(sys.argv[1]), Path(sys.argv[2])
 JWKS = None
+THROTTLED_HEADERS = {"Retry-After": "42", "RateLimit-Limit": "10", "RateLimit-Remaining": "0", "RateLimit-Reset": "42"}
 if len(sys.argv) > 3:
     from common.keys import load_public_key, public_jwk
 
@@ -64,6 +66,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(503, envelope("database_unavailable", "The database is unavailable."))
         if "/dependency-down/" in self.path:
             return self._reply(503, envelope("service_unavailable", "A service this request needs is unavailable."))
+        if "/throttled/" in self.path:
+            return self._reply(429, envelope("rate_limited", "Slow down."), extra=THROTTLED_HEADERS)
         if self.path.startswith("/openapi.json"):
             return self._reply(200, openapi_document())
         if self.path.startswith("/api/user/.well-known/jwks.json") and JWKS is not None:
