@@ -21,7 +21,7 @@ from gateway import edge_auth, metrics, openapi, ratelimit
 from gateway import health as gateway_health
 from gateway.health import ensure_health_checks
 from gateway.proxy import client_ip, forward, raw_path
-from gateway.routing import Route, metric_route, route_for
+from gateway.routing import OTHER_ROUTE, Route, metric_route, route_for
 from gateway.upstreams import upstreams
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # others: 405 in the envelope
@@ -83,7 +83,7 @@ def proxy(request: HttpRequest, rest: str) -> HttpResponse:
     if route is None:
         response = json_error(404, ErrorCode.NOT_FOUND, "Not found.")
         seconds = time.perf_counter() - started
-        metrics.observe(route="unknown", method=request.method or "", status=404, upstream="none", seconds=seconds)
+        metrics.observe(route=OTHER_ROUTE, method=request.method or "", status=404, upstream="none", seconds=seconds)
         return response
     response = _checked_forward(request, route)
     metrics.observe(

@@ -16,7 +16,7 @@ PUBLIC = {
 }
 LOGIN = "/api/user/login"
 # Every public route of API.md, for metric labels: a {name} segment stands for a numeric id. Any other
-# path is labelled "other", so no client can grow the metrics by inventing paths.
+# path, routed or not (a 404), is labelled "other", so no client can grow the metrics by inventing paths.
 ROUTE_TEMPLATES = (
     *(
         f"/api/user/{rest}"

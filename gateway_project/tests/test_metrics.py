@@ -45,3 +45,15 @@ def test_route_labels_stay_bounded_whatever_paths_clients_send(gateway, stubs):
     assert not [s for s in samples if marker in s.labels["route"]]
     others = [s for s in samples if s.labels["route"] == "other" and s.labels["upstream"] == "loan"]
     assert sum(s.value for s in others) >= 5
+
+
+def test_unrouted_paths_share_the_one_label_of_unknown_routes(gateway, stubs):
+    for path in ("/api/nowhere", "/api/loan/%2e%2e/internal/x", "/api/other-service/1"):
+        assert gateway.request("GET", path, headers=bearer()).status == 404
+
+    samples = _samples(gateway, "gateway_requests_total")
+
+    unrouted = [s for s in samples if s.labels["upstream"] == "none"]
+    assert {s.labels["route"] for s in unrouted} == {"other"}
+    assert sum(s.value for s in unrouted if s.labels["status"] == "404") >= 3
+    assert "unknown" not in {s.labels["route"] for s in samples}
