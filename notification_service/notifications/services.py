@@ -11,6 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.template import Context, Engine
 from django.utils import timezone
 
@@ -166,6 +167,18 @@ def mark_failed(*, notification_id: int, error: str) -> None:
     """The last retry failed: the notification becomes a dead letter an admin can resend."""
     Notification.objects.filter(pk=notification_id, status=Notification.Status.PENDING).update(
         status=Notification.Status.FAILED, last_error=error[:2000]
+    )
+
+
+def mark_queued(*, notification_ids: list[int]) -> None:
+    """A delivery task for these notifications is published now: the stuck sweep counts from this moment.
+
+    Without it a row whose first task waits behind a backlog longer than the sweep's threshold
+    would be re-queued, and failed at the re-queue cap, while that task is still in the queue.
+    A retry already due later keeps its time (a redelivered event queues its pending rows again).
+    """
+    Notification.objects.filter(pk__in=notification_ids, status=Notification.Status.PENDING).update(
+        next_attempt_at=Greatest(F("next_attempt_at"), timezone.now())
     )
 
 

@@ -80,7 +80,14 @@ def _publish(task, args: tuple) -> bool:
 
 
 def publish_deliveries(notification_ids: list[int]) -> None:
-    """Queue a delivery task per notification now; stops at the first broker error (the sweep does the rest)."""
+    """Queue a delivery task per notification now; stops at the first broker error (the sweep does the rest).
+
+    The rows are marked queued first (one UPDATE), so the stuck sweep waits its full threshold
+    from this publish, however long they waited before it (e.g. a batch's fan-out behind a backlog).
+    """
+    if not notification_ids:
+        return
+    services.mark_queued(notification_ids=notification_ids)
     for notification_id in notification_ids:
         if not _publish(deliver_notification, (notification_id,)):
             return
@@ -92,7 +99,11 @@ def queue_deliveries(notification_ids: list[int]) -> None:
 
 
 def queue_batch(notifications: list[Notification]) -> None:
-    """Queue the pending ones of an admin's batch: one fan-out task per chunk, not one publish per user."""
+    """Queue the pending ones of an admin's batch: one fan-out task per chunk, not one publish per user.
+
+    The rows were created a moment ago (next_attempt_at is their creation); the fan-out task marks
+    them queued again when it publishes their delivery tasks.
+    """
     pending = [n.pk for n in notifications if n.status == Notification.Status.PENDING]
     for start in range(0, len(pending), BATCH_CHUNK):
         if not _publish(deliver_many, (pending[start : start + BATCH_CHUNK],)):

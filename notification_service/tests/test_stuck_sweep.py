@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from notifications import services
+from notifications import services, tasks
 from notifications.models import Notification
-from notifications.tasks import consume_event, requeue_stuck
+from notifications.tasks import consume_event, deliver_many, publish_deliveries, requeue_stuck
 from tests.conftest import message, registered
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,6 +19,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def known_user(mailbox):
     consume_event(message(registered(3, email="ann@example.com")))
+
+
+@pytest.fixture
+def tasks_held_in_the_queue(monkeypatch):
+    """Tasks are published but wait behind a backlog: none runs during the test. Lists (task name, args)."""
+    held = []
+
+    def publish(task, args: tuple) -> bool:
+        held.append((task.name, args))
+        return True
+
+    monkeypatch.setattr(tasks, "_publish", publish)
+    return held
 
 
 def pending_email(*, queued_ago: timedelta, created_ago: timedelta | None = None, requeues: int = 0) -> Notification:
@@ -83,3 +96,28 @@ def test_a_resend_gives_a_notification_that_failed_stuck_a_fresh_start(known_use
     stuck.refresh_from_db()
     assert (stuck.status, stuck.requeues, stuck.last_error) == ("pending", 0, "")
     assert timezone.now() - stuck.next_attempt_at < timedelta(seconds=30)
+
+
+def test_a_row_whose_task_waits_behind_a_backlog_is_neither_requeued_nor_failed(
+    known_user, settings, tasks_held_in_the_queue
+):
+    # given: an admin's batch whose fan-out task waited in the queue longer than the sweep's threshold
+    waiting = pending_email(queued_ago=timedelta(seconds=settings.NOTIFICATION_STUCK_AFTER_SECONDS + 5))
+
+    deliver_many([waiting.pk])  # the fan-out runs at last: the row's delivery task joins the backlog
+
+    assert tasks_held_in_the_queue == [("notifications.deliver", (waiting.pk,))]
+    assert requeue_stuck() == 0  # not stuck: its task was published a moment ago
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.requeues) == ("pending", 0)
+    assert timezone.now() - waiting.next_attempt_at < timedelta(seconds=30)  # the sweep counts from the publish
+
+
+def test_publishing_a_row_again_keeps_a_retry_that_is_due_later(known_user, tasks_held_in_the_queue):
+    retrying = pending_email(queued_ago=timedelta(0))
+    services.schedule_retry(notification_id=retrying.pk, delay=300)
+    due = Notification.objects.get(pk=retrying.pk).next_attempt_at
+
+    publish_deliveries([retrying.pk])  # e.g. its event was delivered again
+
+    assert Notification.objects.get(pk=retrying.pk).next_attempt_at == due
