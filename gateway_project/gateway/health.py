@@ -129,16 +129,14 @@ def service_state(upstream: Upstream) -> dict[str, Any]:
 def aggregate() -> tuple[int, dict[str, Any]]:
     """GET /health: every service from the cached checks; 200 when all are up, else 503.
 
-    Only an instance never checked yet (a worker's first call) is checked here, once.
+    Calls no upstream, even before the checker's first round is done: an
+    instance not checked yet is not known to be up, so it counts as down.
     """
     ensure_health_checks()
     try:
         configured = upstreams()
     except ImproperlyConfigured:
         return 503, {"status": "degraded", "services": {}}
-    for instance in (instance for upstream in configured.values() for instance in upstream.instances):
-        if instance.checked_at is None:
-            check(instance)
     services = {name: service_state(upstream) for name, upstream in configured.items()}
     all_up = bool(services) and all(service["status"] == "up" for service in services.values())
     return (200 if all_up else 503), {"status": "ok" if all_up else "degraded", "services": services}

@@ -106,6 +106,10 @@ class Stub:
     def forget(self) -> None:
         self.log.unlink(missing_ok=True)
 
+    def slow_health(self, seconds: float) -> None:
+        """From now on, answer GET /health after `seconds`."""
+        self.log.with_suffix(".health-delay").write_text(str(seconds))
+
     def health_checks(self) -> int:
         """How many GET /health this stub has answered since it first started."""
         path = self.log.with_suffix(".health")
@@ -153,8 +157,14 @@ class Reply:
         return json.loads(self.body)
 
 
-def start_gateway(folder: Path, stubs: dict[str, Stub], *, workers: int = 1, **overrides: str) -> Gateway:
-    """The gateway under gunicorn, as manage_all starts it, in front of `stubs`; its output goes to a log file."""
+def start_gateway(
+    folder: Path, stubs: dict[str, Stub], *, workers: int = 1, wait_for_checks: bool = True, **overrides: str
+) -> Gateway:
+    """The gateway under gunicorn, as manage_all starts it, in front of `stubs`; its output goes to a log file.
+
+    Returned once it answers and, with `wait_for_checks`, once it has checked its upstreams (or found itself
+    misconfigured), so that /health reports what the stubs are.
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -186,12 +196,24 @@ def start_gateway(folder: Path, stubs: dict[str, Stub], *, workers: int = 1, **o
     process = subprocess.Popen(
         argv, cwd=PROJECT, env=env, start_new_session=True, stdout=log_path.open("w"), stderr=subprocess.STDOUT
     )
+    gateway = Gateway(f"http://127.0.0.1:{port}", process, stubs, log_path)
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/health", process)
+        wait_until_up(f"{gateway.url}/health/live", process)
+        if wait_for_checks:
+            wait_until_checked(gateway)
     except BaseException:
         stop(process)
         raise
-    return Gateway(f"http://127.0.0.1:{port}", process, stubs, log_path)
+    return gateway
+
+
+def wait_until_checked(gateway: Gateway, timeout: float = 10) -> None:
+    """Until /health/ready is past "starting": the health checker has been round every upstream once."""
+    deadline = time.monotonic() + timeout
+    while gateway.request("GET", "/health/ready").json["status"] == "starting":
+        if time.monotonic() > deadline:
+            raise RuntimeError("the gateway never finished its first health checks")
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")

@@ -91,6 +91,42 @@ def test_health_is_503_while_an_upstream_is_down_and_live_is_200(loan_down):
     assert live.status == 200
 
 
+@pytest.fixture(scope="module")
+def first_checks_running(tmp_path_factory):
+    """A gateway just started, whose first health check of loan takes a second and a half to answer."""
+    folder = tmp_path_factory.mktemp("first-checks-running")
+    stubs = {name: Stub(name, folder) for name in ("user", "loan", "notification")}
+    started = None
+    try:
+        for stub in stubs.values():
+            stub.start()
+        stubs["loan"].slow_health(1.5)
+        started = start_gateway(folder, stubs, wait_for_checks=False)
+        yield started
+    finally:
+        if started is not None:
+            stop(started.process)
+        for stub in stubs.values():
+            stub.stop()
+
+
+def test_health_never_checks_an_instance_itself_even_before_the_first_checks_are_done(first_checks_running):
+    loan = first_checks_running.stubs["loan"]
+
+    # when: the checker's first round still waits for loan
+    early = first_checks_running.request("GET", "/health")
+    _ready(first_checks_running)
+    later = first_checks_running.request("GET", "/health")
+
+    # then: loan is not known to be up yet, and only the checker ever asked it
+    assert early.elapsed < 0.5
+    assert (early.status, early.json["status"]) == (503, "degraded")
+    early_loan = early.json["services"]["loan"]["instances"][loan.url]
+    assert (early_loan["status"], early_loan["checked_seconds_ago"]) == ("down", None)
+    assert later.status == 200
+    assert loan.health_checks() == 2  # the stub's own start, then the checker's one round
+
+
 @pytest.fixture(scope="module", params=["", "ftp://loan:8002"], ids=["no-instance", "not-http"])
 def misconfigured(request, tmp_path_factory):
     """A gateway whose loan upstream is configured wrongly."""

@@ -2,7 +2,8 @@
 
     python upstream_stub.py PORT LOG_FILE [PUBLIC_KEY_PEM]
 
-GET /health answers 200; paths containing /hang/ never answer in time;
+GET /health answers 200 (after the seconds written in LOG_FILE with the suffix
+.health-delay, if that file exists); paths containing /hang/ never answer in time;
 /slow/ answers after half a second; /trickle/ sends its body and /trickle-head/
 its status line a byte every 0.1 s (each read is quick, the whole takes seconds);
 paths containing /unavailable/ answer 503 without the error envelope,
@@ -43,6 +44,8 @@ class Handler(BaseHTTPRequestHandler):
         with (LOG.with_suffix(".health") if self.path == "/health" else LOG).open("a") as log:
             log.write(json.dumps(record) + "\n")
         if self.path == "/health":
+            delay = LOG.with_suffix(".health-delay")
+            time.sleep(float(delay.read_text()) if delay.exists() else 0)
             return self._reply(200, {"status": "ok"})
         if "/hang/" in self.path:
             time.sleep(30)
