@@ -76,9 +76,9 @@ CACHE_TABLE = "lms_cache"
 def shared_cache() -> dict:
     """CACHES for counters every process of a service must share (login throttles).
 
-    Redis at REDIS_URL when set. Otherwise a table in the service's own database, not
-    per-process memory: `up` runs several workers (and a deployment several hosts), and
-    each counting alone would multiply every limit by their number.
+    Redis at REDIS_URL when set: use it in production. Otherwise a table in the service's
+    own database, not per-process memory: `up` runs several workers (and a deployment
+    several hosts), and each counting alone would multiply every limit by their number.
     """
     url = env_str("REDIS_URL")
     if url:
@@ -87,8 +87,13 @@ def shared_cache() -> dict:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": CACHE_TABLE,
-            # Culling starts past this many rows; far above the live counters (they expire within a
-            # minute), so a spray of made-up emails cannot evict a real counter.
-            "OPTIONS": {"MAX_ENTRIES": 50_000},
+            # Shared by every process, but a plain table, for development and small deployments: use
+            # Redis (REDIS_URL) in production. Every write also runs SELECT COUNT(*) on the table. Past
+            # MAX_ENTRIES rows Django culls: expired rows first, then, if still over, the first tenth
+            # (1/CULL_FREQUENCY) of the rest in key order, live counters included. A counter lives for
+            # its rate's period (a minute by default), so only a flood of over 100,000 distinct emails
+            # or addresses within one period culls, and that can reset some real counters. Django's
+            # default, 300 rows culled by a third, would drop real counters in an ordinary busy minute.
+            "OPTIONS": {"MAX_ENTRIES": 100_000, "CULL_FREQUENCY": 10},
         }
     }
