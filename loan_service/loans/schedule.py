@@ -82,9 +82,9 @@ def repayment(principal: Decimal, annual_percent: Decimal, months: int, *, start
         # The last month pays what is left (API.md). The min() is a guard API.md does not
         # state: rounding (EMI and each month's interest, at most 0.01 a month, compounding)
         # could in principle repay the balance before the last month. Within the API limits
-        # and the configured tiers it cannot: the worst case (10,000.00 at 8.45 % over 480
-        # months) keeps the drift under 1/1.8 of an instalment (tests/test_schedule.py,
-        # test_the_guard_cannot_trigger_with_the_configured_tiers). A much higher operator
+        # and the configured tiers it does not: every month before the last pays exactly the
+        # EMI (tests/test_schedule.py, test_the_guard_cannot_trigger_with_the_configured_tiers,
+        # builds schedules over each tier and term). A much higher operator
         # rate can (10,000.07 at 100 % over 120 months repays in month 119): then that month
         # pays what is owed and the rest pay 0.00, rather than the balance going negative.
         principal_part = balance if month == months else min(instalment - interest, balance)

@@ -1,4 +1,7 @@
-"""The money maths of API.md, without Django: the table, edge terms, and properties over random loans."""
+"""The money maths of API.md, without a database: the table, edge terms, and properties over random loans.
+
+Only the rate tiers and limits the service is configured with come from its settings.
+"""
 
 import os
 import re
@@ -10,10 +13,11 @@ from pathlib import Path
 
 import numpy_financial as npf
 import pytest
+from django.conf import settings as service_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loans.schedule import add_months, emi, parse_rate_tiers, rate_for, repayment
+from loans.schedule import CENT, add_months, emi, parse_rate_tiers, rate_for, repayment
 
 TIERS = [
     (Decimal("10000.00"), Decimal("8.45")),
@@ -167,23 +171,36 @@ def test_a_bad_rate_policy_stops_the_settings_from_loading():
     assert "more than two decimals" in loaded.stderr
 
 
-def worst_rounding_drift(rate: Decimal, months: int) -> Decimal:
-    """How far rounding can move (1 + r) * balance by the second-to-last month, plus that month's rounding.
+@st.composite
+def loans_in_a_configured_tier(draw) -> tuple[Decimal, Decimal, int]:
+    """(principal, rate, months) a loan can have: a tier of the service's LOAN_RATE_TIERS, a principal
+    within that tier and the API's limits (its edges drawn often), a term up to LOAN_MAX_MONTHS."""
+    tiers = sorted(service_settings.LOAN_RATE_TIERS)
+    lowest, highest = service_settings.LOAN_MIN_PRINCIPAL, service_settings.LOAN_MAX_PRINCIPAL
+    ranges = []
+    for index, (bound, _) in enumerate(tiers):
+        low = lowest if index == 0 else max(bound, lowest)  # under the first bound: the first tier's rate
+        high = min(tiers[index + 1][0] - CENT, highest) if index + 1 < len(tiers) else highest
+        if low <= high:
+            ranges.append((int(low * 100), int(high * 100)))
+    low, high = draw(st.sampled_from(ranges))
+    principal = Decimal(draw(st.sampled_from([low, high]) | st.integers(low, high))) / 100
+    months = draw(st.just(service_settings.LOAN_MAX_MONTHS) | st.integers(1, service_settings.LOAN_MAX_MONTHS))
+    return principal, rate_for(principal, tiers), months
 
-    Each month the EMI (|error| <= 0.005) and the interest (<= 0.005) are rounded, and an
-    error compounds at the monthly rate: after k months at most 0.01 * ((1 + r)^k - 1) / r.
-    """
-    r = rate / 1200
-    return Decimal("0.01") * (((1 + r) ** (months - 2) - 1) / r * (1 + r) + 1)
 
+@settings(max_examples=300, deadline=None)
+@given(loan=loans_in_a_configured_tier())
+def test_the_guard_cannot_trigger_with_the_configured_tiers(loan):
+    # The guard in repayment() pays less than the EMI only if rounding repaid the loan before its
+    # last month: with the configured tiers and the API's limits that never happens.
+    principal, rate, months = loan
 
-def test_the_guard_cannot_trigger_with_the_configured_tiers():
-    # A month before the last repays everything only if the drift reaches EMI / (1 + r):
-    # the exact balance then still owes two instalments, worth EMI * (1 + 1 / (1 + r)).
-    for bound, rate in TIERS:
-        for months in range(2, 481):
-            exact_instalment = emi(bound, rate, months) - Decimal("0.005")  # at least; emi() is rounded
-            assert exact_instalment / (1 + rate / 1200) > worst_rounding_drift(rate, months), (bound, rate, months)
+    cost = repayment(principal, rate, months)
+
+    assert [row.payment for row in cost.instalments[:-1]] == [cost.emi] * (months - 1)
+    assert cost.instalments[-1].payment > 0
+    assert cost.instalments[-1].balance == Decimal("0.00")
 
 
 def test_a_rate_far_above_the_tiers_repays_early_and_the_guard_keeps_the_balance_at_zero():
