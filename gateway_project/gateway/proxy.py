@@ -75,13 +75,25 @@ class AttemptFailed(Exception):
         self.retry_safe = retry_safe
 
 
+def _trusted_forwarded(request: HttpRequest, meta_key: str, *, first_if_short: bool = False) -> str | None:
+    """The entry the NUM_PROXIES-th trusted proxy put in a comma-separated X-Forwarded-* header (`meta_key`).
+
+    Counted from the right, where each proxy appends; anything further left is
+    the client's word. None when no proxy is trusted or the header is empty; when
+    it has fewer entries than NUM_PROXIES, None too, or its first entry with
+    `first_if_short` (for a header some proxies set rather than append to).
+    """
+    if not settings.NUM_PROXIES:
+        return None
+    entries = [part.strip() for part in str(request.META.get(meta_key, "")).split(",") if part.strip()]
+    if len(entries) >= settings.NUM_PROXIES:
+        return entries[-settings.NUM_PROXIES]
+    return entries[0] if entries and first_if_short else None
+
+
 def client_ip(request: HttpRequest) -> str:
-    """The client's address: REMOTE_ADDR, or the entry NUM_PROXIES trusted proxies put in X-Forwarded-For."""
-    if settings.NUM_PROXIES:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-        if len(forwarded) >= settings.NUM_PROXIES:
-            return str(forwarded[-settings.NUM_PROXIES])
-    return str(request.META.get("REMOTE_ADDR", ""))
+    """The client's address: the trusted proxy's entry in X-Forwarded-For, else REMOTE_ADDR."""
+    return _trusted_forwarded(request, "HTTP_X_FORWARDED_FOR") or str(request.META.get("REMOTE_ADDR", ""))
 
 
 def _connection_named(values: list[str]) -> set[str]:
@@ -90,14 +102,9 @@ def _connection_named(values: list[str]) -> set[str]:
 
 
 def forwarded_proto(request: HttpRequest) -> str:
-    """The client's scheme: the trusted proxy's X-Forwarded-Proto when NUM_PROXIES > 0, else this request's."""
-    if settings.NUM_PROXIES:
-        sent = [part.strip().lower() for part in request.META.get("HTTP_X_FORWARDED_PROTO", "").split(",")]
-        sent = [part for part in sent if part]
-        trusted = sent[-min(settings.NUM_PROXIES, len(sent))] if sent else ""  # as client_ip picks the address
-        if trusted in FORWARDED_PROTOS:
-            return trusted
-    return request.scheme or "http"
+    """The client's scheme: the trusted proxy's X-Forwarded-Proto when it is http(s), else this request's."""
+    trusted = (_trusted_forwarded(request, "HTTP_X_FORWARDED_PROTO", first_if_short=True) or "").lower()
+    return trusted if trusted in FORWARDED_PROTOS else request.scheme or "http"
 
 
 def upstream_headers(request: HttpRequest) -> dict[str, str]:
