@@ -114,4 +114,5 @@ def test_rejected_agent_with_a_still_valid_access_token_gets_agent_rejected(api,
 def test_waiting_agent_still_gets_agent_not_approved(api, pending_agent):
     response = api.as_user(pending_agent).get("/api/user/list-agents")
 
+    assert response.status_code == 403
     assert response.json()["error"]["code"] == "agent_not_approved"
