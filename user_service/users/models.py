@@ -21,9 +21,16 @@ class Approval(models.TextChoices):
 
 
 class UserManager(BaseUserManager):
-    """Creates rows only; the rules (validation, events) live in users.services."""
+    """Creates rows and finds one by email; the rules (validation, events) live in users.services."""
 
     use_in_migrations = True
+
+    def with_email(self, email: str) -> User | None:
+        """The user with this email (case-insensitive, like the unique constraint), active or not; None if none.
+
+        The one lookup by email: sign-in (users.services) and users.selectors both use it.
+        """
+        return self.filter(email__iexact=email.strip()).first()
 
     def create_user(self, email: str, password: str | None = None, **fields) -> User:
         user = self.model(email=self.normalize_email(email).lower(), **fields)

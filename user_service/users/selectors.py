@@ -48,4 +48,4 @@ def get_user(user_id: int) -> User:
 
 def find_user_by_email(email: str) -> User | None:
     """The user with this email (case-insensitive), active or not; None if there is none."""
-    return User.objects.filter(email__iexact=email.strip()).first()
+    return User.objects.with_email(email)

@@ -87,8 +87,9 @@ def authenticate(*, email: str, password: str) -> User:
     A rejected agent is told so (403) only after the password checks out,
     so the answer reveals nothing about accounts to someone without it.
     """
-    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
-    if user is None:
+    # The lookup users.selectors.find_user_by_email makes (services may not import selectors).
+    user = User.objects.with_email(email)
+    if user is None or not user.is_active:
         User().set_password(password)  # same hashing cost as a real check: no timing oracle
         raise InvalidCredentials()
     if not user.check_password(password):
