@@ -58,7 +58,7 @@ def _render(kind: str, part: str, context: dict) -> str:
     return TEMPLATES.get_template(f"notifications/{kind}.{part}.txt").render(Context(context)).strip()
 
 
-def _one_line(text: str) -> str:
+def _collapse_whitespace(text: str) -> str:
     """Whitespace runs (newlines from a user's name included) become one space: a mail header is one line."""
     return " ".join(text.split())
 
@@ -83,7 +83,7 @@ def notify_for_event(envelope: events.Envelope, payload: events.Payload) -> list
         rows = []
         for audience in audiences:
             context = {"event": payload, "recipient": recipients.get(audience.user_id), "audience": audience.role}
-            subject = _one_line(_render(envelope.name, "subject", context))
+            subject = _collapse_whitespace(_render(envelope.name, "subject", context))
             body = _render(envelope.name, "body", context)
             rows += [
                 _new(

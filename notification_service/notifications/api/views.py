@@ -71,7 +71,7 @@ class MarkReadView(APIView):
         return ok(NotificationOutput(notification).data)
 
 
-def _one_line(value: str) -> str:
+def _reject_line_breaks(value: str) -> str:
     # A subject becomes a mail header: a newline in it would break the header (or inject another one).
     if any(unicodedata.category(character) in LINE_BREAKING for character in value):
         raise serializers.ValidationError("The subject must be a single line without control characters.")
@@ -80,7 +80,7 @@ def _one_line(value: str) -> str:
 
 class MessageInput(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Notification.Channel.values)
-    subject = serializers.CharField(max_length=200, validators=[_one_line])
+    subject = serializers.CharField(max_length=200, validators=[_reject_line_breaks])
     body = serializers.CharField(max_length=10_000)
 
 
