@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,8 +12,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -216,21 +219,37 @@ def wait_until_checked(gateway: Gateway, timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def stubs_running(
+    folder: Path, names: tuple[str, ...] = ("user", "loan", "notification"), *, running: tuple[str, ...] | None = None
+) -> Iterator[dict[str, Stub]]:
+    """A stub per name (those in `running` started, all by default), every one stopped afterwards."""
+    stubs = {name: Stub(name, folder) for name in names}
+    try:
+        for name in running if running is not None else names:
+            stubs[name].start()
+        yield stubs
+    finally:
+        for stub in stubs.values():
+            stub.stop()
+
+
+@contextlib.contextmanager
+def gateway_running(folder: Path, stubs: dict[str, Stub], **options: Any) -> Iterator[Gateway]:
+    """start_gateway(folder, stubs, **options), stopped afterwards, also on failure."""
+    started = start_gateway(folder, stubs, **options)
+    try:
+        yield started
+    finally:
+        stop(started.process)
+
+
 @pytest.fixture(scope="session")
 def gateway(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gateway")
-    stubs = {name: Stub(name, folder) for name in ("user", "user_b", "loan", "notification")}  # two user instances
-    started = None
-    try:
-        for stub in stubs.values():
-            stub.start()
-        started = start_gateway(folder, stubs)
+    names = ("user", "user_b", "loan", "notification")  # two user instances
+    with stubs_running(folder, names) as stubs, gateway_running(folder, stubs) as started:
         yield started
-    finally:
-        if started is not None:
-            stop(started.process)
-        for stub in stubs.values():
-            stub.stop()
 
 
 @pytest.fixture

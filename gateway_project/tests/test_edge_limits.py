@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from tests.conftest import Stub, bearer, start_gateway, stop
+from tests.conftest import bearer, gateway_running, stubs_running
 
 PER_IP, PER_USER = 4, 3
 _addresses = itertools.count(1)
@@ -19,20 +19,9 @@ def _client_ip() -> str:
 @pytest.fixture(scope="module")
 def behind_proxy(tmp_path_factory):
     folder = tmp_path_factory.mktemp("behind-proxy")
-    stubs = {name: Stub(name, folder) for name in ("user", "loan", "notification")}
-    started = None
-    try:
-        for stub in stubs.values():
-            stub.start()
-        started = start_gateway(
-            folder, stubs, NUM_PROXIES="1", RATE_LIMIT_PER_IP=str(PER_IP), RATE_LIMIT_PER_USER=str(PER_USER)
-        )
+    limits = {"NUM_PROXIES": "1", "RATE_LIMIT_PER_IP": str(PER_IP), "RATE_LIMIT_PER_USER": str(PER_USER)}
+    with stubs_running(folder) as stubs, gateway_running(folder, stubs, **limits) as started:
         yield started
-    finally:
-        if started is not None:
-            stop(started.process)
-        for stub in stubs.values():
-            stub.stop()
 
 
 def test_the_trusted_proxys_x_forwarded_proto_is_kept(behind_proxy):

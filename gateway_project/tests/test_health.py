@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.conftest import Stub, start_gateway, stop
+from tests.conftest import gateway_running, stubs_running
 
 SLASHES = pytest.mark.parametrize("slash", ["", "/"], ids=["no-slash", "slash"])
 
@@ -50,18 +50,8 @@ def test_ready_reports_the_cached_state_of_every_upstream(gateway, stubs, slash)
 def loan_down(tmp_path_factory):
     """A gateway whose loan service never came up."""
     folder = tmp_path_factory.mktemp("loan-down")
-    stubs = {name: Stub(name, folder) for name in ("user", "loan", "notification")}
-    started = None
-    try:
-        for name in ("user", "notification"):
-            stubs[name].start()
-        started = start_gateway(folder, stubs)
+    with stubs_running(folder, running=("user", "notification")) as stubs, gateway_running(folder, stubs) as started:
         yield started
-    finally:
-        if started is not None:
-            stop(started.process)
-        for stub in stubs.values():
-            stub.stop()
 
 
 def _ready(gateway):
@@ -95,19 +85,10 @@ def test_health_is_503_while_an_upstream_is_down_and_live_is_200(loan_down):
 def first_checks_running(tmp_path_factory):
     """A gateway just started, whose first health check of loan takes a second and a half to answer."""
     folder = tmp_path_factory.mktemp("first-checks-running")
-    stubs = {name: Stub(name, folder) for name in ("user", "loan", "notification")}
-    started = None
-    try:
-        for stub in stubs.values():
-            stub.start()
+    with stubs_running(folder) as stubs:
         stubs["loan"].slow_health(1.5)
-        started = start_gateway(folder, stubs, wait_for_checks=False)
-        yield started
-    finally:
-        if started is not None:
-            stop(started.process)
-        for stub in stubs.values():
-            stub.stop()
+        with gateway_running(folder, stubs, wait_for_checks=False) as started:
+            yield started
 
 
 def test_health_never_checks_an_instance_itself_even_before_the_first_checks_are_done(first_checks_running):
@@ -131,14 +112,11 @@ def test_health_never_checks_an_instance_itself_even_before_the_first_checks_are
 def misconfigured(request, tmp_path_factory):
     """A gateway whose loan upstream is configured wrongly."""
     folder = tmp_path_factory.mktemp("misconfigured")
-    stubs = {name: Stub(name, folder) for name in ("user", "loan", "notification")}
-    started = None
-    try:
-        started = start_gateway(folder, stubs, LOAN_SERVICE_URLS=request.param)
+    with (
+        stubs_running(folder, running=()) as stubs,
+        gateway_running(folder, stubs, LOAN_SERVICE_URLS=request.param) as started,
+    ):
         yield started
-    finally:
-        if started is not None:
-            stop(started.process)
 
 
 def test_not_ready_while_misconfigured_but_live(misconfigured):

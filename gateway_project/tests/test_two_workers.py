@@ -7,33 +7,21 @@ import uuid
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Stub, bearer, redis_or_skip, start_gateway, stop
+from tests.conftest import bearer, gateway_running, redis_or_skip, stubs_running
 
 
 @pytest.fixture(scope="module")
 def two_workers(tmp_path_factory):
     url = redis_or_skip()
     folder = tmp_path_factory.mktemp("two-workers")
-    stubs = {name: Stub(name, folder) for name in ("user", "loan", "notification")}
-    started = None
-    try:
-        for stub in stubs.values():
-            stub.start()
-        started = start_gateway(
-            folder,
-            stubs,
-            workers=2,
-            REDIS_URL=url,
-            RATE_LIMIT_LOGIN="4",
-            GATEWAY_HEALTH_INTERVAL="0.3",
-            NUM_PROXIES="1",  # as behind a load balancer: its X-Forwarded-For names the client
-        )
+    options = {
+        "REDIS_URL": url,
+        "RATE_LIMIT_LOGIN": "4",
+        "GATEWAY_HEALTH_INTERVAL": "0.3",
+        "NUM_PROXIES": "1",  # as behind a load balancer: its X-Forwarded-For names the client
+    }
+    with stubs_running(folder) as stubs, gateway_running(folder, stubs, workers=2, **options) as started:
         yield started
-    finally:
-        if started is not None:
-            stop(started.process)
-        for stub in stubs.values():
-            stub.stop()
 
 
 def test_login_limit_holds_across_worker_processes(two_workers):
