@@ -46,7 +46,7 @@ class CorrelationIdMiddleware:
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "user_id": getattr(getattr(request, "user", None), "id", None) or getattr(request, "user_id", None),
-                    **({"upstream": request.upstream} if getattr(request, "upstream", None) else {}),
+                    "upstream": getattr(request, "upstream", None),  # the gateway's; null when none was called
                 },
             )
             return response

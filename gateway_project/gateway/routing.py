@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote
 
 PREFIXES = {"/api/user": "user", "/api/loan": "loan", "/api/notifications": "notification"}
@@ -118,6 +119,7 @@ def _segments_match(template: tuple[str, ...], segments: list[str]) -> bool:
 _TEMPLATES = [(template, tuple(template.split("/"))) for template in ROUTE_TEMPLATES]
 
 
+@lru_cache(maxsize=4096)  # clients repeat paths; bounded, so invented ones cannot grow it
 def metric_route(path: str) -> str:
     """The route template of API.md that `path` matches (`/api/loan/{id}/schedule`), else "other"."""
     segments = path.rstrip("/").split("/")

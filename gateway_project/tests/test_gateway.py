@@ -211,6 +211,15 @@ def test_the_access_log_names_the_upstream_and_the_user(gateway, stubs):
     assert entry["duration_ms"] >= 0
 
 
+def test_the_access_log_of_a_refused_request_says_no_upstream_was_called(gateway, stubs):
+    gateway.request("GET", "/api/loan/77", headers={"X-Correlation-ID": "log-check-401"})
+    time.sleep(0.2)
+
+    lines = [json.loads(line) for line in gateway.log_path.read_text().splitlines() if line.startswith("{")]
+    [entry] = [line for line in lines if line.get("correlation_id") == "log-check-401" and line.get("path")]
+    assert (entry["status"], entry["upstream"], entry["user_id"]) == (401, None, None)
+
+
 def _chunked(body: bytes):
     yield from (body[i : i + 500] for i in range(0, len(body), 500))
 
