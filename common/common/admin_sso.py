@@ -14,12 +14,18 @@ from functools import lru_cache
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import BaseBackend
+from rest_framework.throttling import BaseThrottle
 
 from common.errors import UpstreamUnavailable
 from common.http import ServiceClient
 from common.permissions import ADMIN
 
 logger = logging.getLogger("lms.admin_sso")
+
+
+def client_address(request) -> str:
+    """The address DRF's throttles see for `request` (REMOTE_ADDR, or the trusted X-Forwarded-For entry)."""
+    return BaseThrottle().get_ident(request)
 
 
 @lru_cache(maxsize=1)
@@ -34,7 +40,14 @@ class UserServiceAdminBackend(BaseBackend):
         if not username or not password:
             return None
         try:
-            response = _user_service().request("POST", "/api/user/login", {"email": username, "password": password})
+            response = _user_service().request(
+                "POST",
+                "/api/user/login",
+                {"email": username, "password": password},
+                # user_service throttles sign-ins per client address: the admin's, not this service's own,
+                # or ten wrong guesses from anyone would lock every admin out of this admin site.
+                headers={"X-Forwarded-For": client_address(request)} if request is not None else None,
+            )
         except UpstreamUnavailable:
             logger.warning("admin sign-in impossible: user_service unavailable")
             return None

@@ -129,8 +129,13 @@ class ServiceClient:
         """GET `path` (retried on connection errors and 502/503/504)."""
         return self.request("GET", path)
 
-    def request(self, method: str, path: str, body: dict | None = None) -> JsonResponse:
-        """Call the service; raises UpstreamUnavailable / UpstreamTimeout / CircuitOpen."""
+    def request(
+        self, method: str, path: str, body: dict | None = None, *, headers: dict[str, str] | None = None
+    ) -> JsonResponse:
+        """Call the service, with extra `headers` for this call.
+
+        Raises UpstreamUnavailable, UpstreamTimeout or CircuitOpen.
+        """
         method = method.upper()
         # Every method may retry a refused connection (the request never left); only safe ones retry the rest.
         attempts = 1 + self.max_retries
@@ -141,7 +146,7 @@ class ServiceClient:
             if not self.breaker.allow():
                 raise CircuitOpen(details={"service": self.service_name})
             try:
-                response = self._send(method, path, body)
+                response = self._send(method, path, body, headers or {})
             except urllib3.exceptions.NewConnectionError as exc:
                 last_error = self._failed(exc, UpstreamUnavailable)
                 continue  # the request never reached the service: safe to retry whatever the method
@@ -165,8 +170,9 @@ class ServiceClient:
         assert last_error is not None
         raise last_error
 
-    def _send(self, method: str, path: str, body: dict | None):
-        headers = {**self.headers, "Accept": "application/json", CORRELATION_HEADER: get_correlation_id()}
+    def _send(self, method: str, path: str, body: dict | None, extra_headers: dict[str, str]):
+        headers = {**self.headers, **extra_headers, "Accept": "application/json"}
+        headers[CORRELATION_HEADER] = get_correlation_id()
         encoded = None
         if body is not None:
             encoded = json.dumps(body).encode()

@@ -51,6 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, {"success": False, "error": {"code": "user_not_found"}})
 
     def do_POST(self):  # user_service's login, for the admin sign-in
+        self.server.calls.append({"path": self.path, "headers": dict(self.headers)})
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         account = self.server.logins.get((body.get("email"), body.get("password")))
         if self.path.rstrip("/") != "/api/user/login" or account is None:

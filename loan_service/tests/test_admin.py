@@ -35,6 +35,17 @@ def test_an_admin_of_user_service_signs_in_and_sees_the_loans(admin_login, new_l
     assert (mirror.is_staff, mirror.has_usable_password()) == (True, False)
 
 
+def test_the_sign_in_is_counted_against_the_admins_address_not_this_services(admin_login, user_service_server):
+    # user_service throttles sign-ins per address: were it this service's, ten wrong guesses by anyone
+    # would lock every admin out of this admin site.
+    admin_login.post(
+        "/admin/login/", {"username": "boss@example.com", "password": "right-Pass-1"}, REMOTE_ADDR="203.0.113.5"
+    )
+
+    [sign_in] = [call for call in user_service_server.calls if call["path"] == "/api/user/login"]
+    assert sign_in["headers"]["X-Forwarded-For"] == "203.0.113.5"
+
+
 @pytest.mark.parametrize(
     ("email", "password"), [("agent@example.com", "right-Pass-1"), ("boss@example.com", "wrong"), ("x@y.z", "a")]
 )

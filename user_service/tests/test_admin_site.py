@@ -145,3 +145,46 @@ def test_a_password_set_in_the_admin_revokes_the_users_refresh_tokens(api, site,
     refreshed = api.post("/api/user/token/refresh", {"refresh": login.json()["data"]["refresh"]}, format="json")
     assert refreshed.status_code == 401
     assert login_status(api, customer, new_password) == 200
+
+
+ADMIN_LOGIN = "/admin/login/"
+
+
+def _throttle_rates(settings, *, per_ip: str = "100/min", per_email: str = "100/min") -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"login_ip": per_ip, "login_email": per_email},
+    }
+
+
+@pytest.mark.django_db
+def test_the_admin_sign_in_form_is_throttled_per_email_like_the_login_api(settings, admin):
+    _throttle_rates(settings, per_email="3/min")
+    client = Client()
+
+    guesses = [
+        client.post(ADMIN_LOGIN, {"username": admin.email, "password": f"guess-{n}"}).status_code for n in range(4)
+    ]
+    right_password = client.post(ADMIN_LOGIN, {"username": admin.email, "password": PASSWORD})
+
+    assert guesses == [200, 200, 200, 429]  # the form again three times, then refused
+    assert right_password.status_code == 429  # the limit holds whatever the password
+    assert int(right_password["Retry-After"]) >= 1
+    assert Client().get("/admin/users/user/").status_code == 302  # nobody got in
+
+
+@pytest.mark.django_db
+def test_the_admin_sign_in_form_shares_the_per_address_limit_with_the_login_api(settings, api, admin):
+    _throttle_rates(settings, per_ip="2/min")
+    address = {"REMOTE_ADDR": "203.0.113.9"}
+
+    api_attempts = [
+        api.post("/api/user/login", {"email": f"x{n}@example.com", "password": "nope-1A"}, format="json", **address)
+        for n in range(2)
+    ]
+    form = Client().post(ADMIN_LOGIN, {"username": admin.email, "password": PASSWORD}, **address)
+    elsewhere = Client().post(ADMIN_LOGIN, {"username": admin.email, "password": PASSWORD}, REMOTE_ADDR="198.51.100.1")
+
+    assert [reply.status_code for reply in api_attempts] == [401, 401]
+    assert form.status_code == 429
+    assert elsewhere.status_code == 302  # another address still signs in

@@ -29,7 +29,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "t
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])  # origins allowed to post the admin forms
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "users.apps.UsersAdminConfig",  # django.contrib.admin, its login form throttled like the login API
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

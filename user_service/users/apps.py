@@ -1,7 +1,15 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class UsersConfig(AppConfig):
     name = "users"
     verbose_name = "Users"
     default_auto_field = "django.db.models.BigAutoField"
+
+
+class UsersAdminConfig(admin_apps.AdminConfig):
+    """`django.contrib.admin`, its default site the one whose login form is throttled (users.admin_site)."""
+
+    default = False  # named in INSTALLED_APPS; UsersConfig stays the default of this module
+    default_site = "users.admin_site.ThrottledAdminSite"
