@@ -29,6 +29,19 @@ def _fresh_throttles(request):
     cache.clear()
 
 
+@pytest.fixture
+def login_rates(settings):
+    """Sets the login throttles' rates for one test: `login_rates(per_email="3/min")`."""
+
+    def set_rates(*, per_ip: str = "100/min", per_email: str = "100/min") -> None:
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {"login_ip": per_ip, "login_email": per_email},
+        }
+
+    return set_rates
+
+
 class Api(APIClient):
     def as_user(self, user):
         self.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_tokens(user)['access']}")

@@ -150,16 +150,9 @@ def test_a_password_set_in_the_admin_revokes_the_users_refresh_tokens(api, site,
 ADMIN_LOGIN = "/admin/login/"
 
 
-def _throttle_rates(settings, *, per_ip: str = "100/min", per_email: str = "100/min") -> None:
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"login_ip": per_ip, "login_email": per_email},
-    }
-
-
 @pytest.mark.django_db
-def test_the_admin_sign_in_form_is_throttled_per_email_like_the_login_api(settings, admin):
-    _throttle_rates(settings, per_email="3/min")
+def test_the_admin_sign_in_form_is_throttled_per_email_like_the_login_api(login_rates, admin):
+    login_rates(per_email="3/min")
     client = Client()
 
     guesses = [
@@ -174,8 +167,8 @@ def test_the_admin_sign_in_form_is_throttled_per_email_like_the_login_api(settin
 
 
 @pytest.mark.django_db
-def test_the_admin_sign_in_form_shares_the_per_address_limit_with_the_login_api(settings, api, admin):
-    _throttle_rates(settings, per_ip="2/min")
+def test_the_admin_sign_in_form_shares_the_per_address_limit_with_the_login_api(login_rates, api, admin):
+    login_rates(per_ip="2/min")
     address = {"REMOTE_ADDR": "203.0.113.9"}
 
     api_attempts = [

@@ -86,11 +86,8 @@ def test_rejected_agent_gets_403_agent_rejected(api):
 
 
 @pytest.mark.django_db
-def test_login_is_throttled_per_email(api, customer, settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"login_ip": "100/min", "login_email": "3/min"},
-    }
+def test_login_is_throttled_per_email(api, customer, login_rates):
+    login_rates(per_email="3/min")
     attempts = [
         api.post(
             LOGIN, {"email": customer.email, "password": "wrong-Password-1"}, format="json", REMOTE_ADDR=f"10.0.0.{n}"
@@ -104,11 +101,8 @@ def test_login_is_throttled_per_email(api, customer, settings):
 
 
 @pytest.mark.django_db
-def test_login_is_throttled_per_client_ip(api, settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"login_ip": "2/min", "login_email": "100/min"},
-    }
+def test_login_is_throttled_per_client_ip(api, login_rates):
+    login_rates(per_ip="2/min")
     statuses = [
         api.post(LOGIN, {"email": f"x{n}@example.com", "password": "whatever-1A"}, format="json").status_code
         for n in range(3)

@@ -16,16 +16,9 @@ GATEWAY = "10.9.0.1"  # REMOTE_ADDR of every request: the gateway in front of th
 CLIENT = "203.0.113.7"  # the address the gateway saw and appended to X-Forwarded-For
 
 
-def rates(settings, *, per_ip: str = "100/min", per_email: str = "100/min") -> None:
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"login_ip": per_ip, "login_email": per_email},
-    }
-
-
 @pytest.mark.django_db
-def test_a_spoofed_forwarded_for_does_not_escape_the_per_ip_throttle(api, settings):
-    rates(settings, per_ip="2/min")
+def test_a_spoofed_forwarded_for_does_not_escape_the_per_ip_throttle(api, login_rates):
+    login_rates(per_ip="2/min")
 
     # given a client that puts a new made-up address in front of the gateway's entry each time
     statuses = [
@@ -44,8 +37,8 @@ def test_a_spoofed_forwarded_for_does_not_escape_the_per_ip_throttle(api, settin
 
 
 @pytest.mark.django_db
-def test_clients_behind_the_same_gateway_are_counted_apart(api, settings):
-    rates(settings, per_ip="1/min")
+def test_clients_behind_the_same_gateway_are_counted_apart(api, login_rates):
+    login_rates(per_ip="1/min")
 
     first = api.post(
         LOGIN, {"email": "a@example.com", "password": "x-Y-z-123"}, format="json", HTTP_X_FORWARDED_FOR=CLIENT
@@ -58,8 +51,8 @@ def test_clients_behind_the_same_gateway_are_counted_apart(api, settings):
 
 
 @pytest.mark.django_db
-def test_a_throttled_login_says_the_limit_and_when_it_resets(api, customer, settings):
-    rates(settings, per_email="2/min")
+def test_a_throttled_login_says_the_limit_and_when_it_resets(api, customer, login_rates):
+    login_rates(per_email="2/min")
     for _ in range(2):
         api.post(LOGIN, {"email": customer.email, "password": "wrong-Password-1"}, format="json")
 
