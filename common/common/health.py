@@ -15,8 +15,8 @@ from functools import wraps
 from django.conf import settings
 from django.db import connections
 from django.http import JsonResponse
-from django.urls import path
 
+from common.api import both_slashes
 from common.errors import ErrorCode, json_error
 
 
@@ -83,8 +83,6 @@ def readiness(request):
 
 
 urlpatterns = [
-    path("health", liveness, name="health"),
-    path("health/", liveness),
-    path("health/ready", readiness, name="health-ready"),
-    path("health/ready/", readiness),
+    *both_slashes("health", liveness, name="health"),
+    *both_slashes("health/ready", readiness, name="health-ready"),
 ]
