@@ -16,8 +16,8 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from common.authentication import bearer_token
-from common.tokens import Claims, InvalidToken, KeySet, TokenVerifier
+from common.authentication import bearer_token, get_verifier
+from common.tokens import Claims, InvalidToken
 
 
 class Unauthenticated(Exception):
@@ -59,17 +59,6 @@ class VerifiedTokens:
 
 
 @lru_cache(maxsize=1)
-def verifier() -> TokenVerifier:
-    """One verifier per process; unknown `kid`s refresh the JWKS at most once per cool-down."""
-    keys = KeySet(
-        pem_paths=[path for path in settings.JWT_PUBLIC_KEY_PATHS if path],
-        jwks_url=settings.JWT_JWKS_URL,
-        refresh_cooldown=settings.JWT_JWKS_REFRESH_COOLDOWN,
-    )
-    return TokenVerifier(keys=keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE)
-
-
-@lru_cache(maxsize=1)
 def verified_tokens() -> VerifiedTokens:
     """This process's memory of verified tokens."""
     return VerifiedTokens(capacity=settings.GATEWAY_TOKEN_CACHE_SIZE, ttl=settings.GATEWAY_TOKEN_CACHE_SECONDS)
@@ -86,7 +75,7 @@ def claims_of(authorization: str) -> Claims:
     if remembered is not None:
         return remembered
     try:
-        claims = verifier().verify(token, expected_type="access")
+        claims = get_verifier().verify(token, expected_type="access")
     except InvalidToken as exc:
         raise Unauthenticated(exc.reason) from exc
     verified_tokens().put(token, claims)
