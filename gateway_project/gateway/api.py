@@ -80,17 +80,15 @@ def proxy(request: HttpRequest, rest: str) -> HttpResponse:
     ensure_health_checks()
     started = time.perf_counter()
     route = route_for(request.method or "GET", raw_path(request))
-    if route is None:
+    if route is not None:
+        response = _checked_forward(request, route)
+    else:  # unknown prefix, /internal/, or a disguised path
         response = json_error(404, ErrorCode.NOT_FOUND, "Not found.")
-        seconds = time.perf_counter() - started
-        metrics.observe(route=OTHER_ROUTE, method=request.method or "", status=404, upstream="none", seconds=seconds)
-        return response
-    response = _checked_forward(request, route)
     metrics.observe(
-        route=metric_route(route.path),
+        route=metric_route(route.path) if route else OTHER_ROUTE,
         method=request.method or "",
         status=response.status_code,
-        upstream=route.upstream,
+        upstream=route.upstream if route else "none",
         seconds=time.perf_counter() - started,
     )
     return response
