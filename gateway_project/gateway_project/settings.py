@@ -4,12 +4,11 @@ from pathlib import Path
 
 from corsheaders.defaults import default_headers
 
-from common.env import env_bool, env_float, env_int, env_list, env_secret, env_str, is_development, var_dir
+from common.env import env_bool, env_float, env_int, env_list, env_secret, env_str, is_development
 from common.logging import logging_config
 
 SERVICE_NAME = "gateway"
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = var_dir(__file__)
 
 SECRET_KEY = env_secret("DJANGO_SECRET_KEY", "dev-only-gateway-secret-key-change-me")  # Django signing key
 DEBUG = env_bool("DJANGO_DEBUG", False)  # never true outside development
@@ -71,7 +70,6 @@ CORS_ALLOW_CREDENTIALS = False  # tokens travel in the Authorization header, nev
 CORS_ALLOW_HEADERS = (*default_headers, "x-correlation-id")  # a browser may send its own correlation id
 CORS_EXPOSE_HEADERS = ["X-Correlation-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
 
-NINJA_PAGINATION_PER_PAGE = 20
 LOGGING = logging_config(SERVICE_NAME, env_str("LOG_LEVEL", "INFO"))
 
 if not is_development():
