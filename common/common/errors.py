@@ -42,6 +42,10 @@ class ErrorCode(StrEnum):
     BAD_UPSTREAM_RESPONSE = "bad_upstream_response"
 
 
+# Said both by user_service (a rejected agent signs in) and by the role permissions (a rejected agent calls).
+AGENT_REJECTED_MESSAGE = "Your agent account was rejected by an admin."
+
+
 class DomainError(Exception):
     """A rule of the domain was broken; carries its HTTP status and stable code.
 

@@ -7,7 +7,7 @@ import hmac
 from django.conf import settings
 from rest_framework.permissions import BasePermission
 
-from common.errors import ErrorCode
+from common.errors import AGENT_REJECTED_MESSAGE, ErrorCode
 
 CUSTOMER = "customer"
 AGENT = "agent"
@@ -50,7 +50,7 @@ def _unapproved_agent_refusal(user) -> tuple[str, str]:
     since none is ever issued to a rejected agent (see TokenUser.is_rejected).
     """
     if getattr(user, "is_rejected", False):
-        return "Your agent account was rejected by an admin.", ErrorCode.AGENT_REJECTED
+        return AGENT_REJECTED_MESSAGE, ErrorCode.AGENT_REJECTED
     return "Your agent account is waiting for an admin's approval.", ErrorCode.AGENT_NOT_APPROVED
 
 

@@ -2,13 +2,12 @@
 
 from enum import StrEnum
 
-from common.errors import DomainError
+from common.errors import AGENT_REJECTED_MESSAGE, DomainError, ErrorCode
 
 
 class UserErrorCode(StrEnum):
     EMAIL_TAKEN = "email_taken"
     INVALID_CREDENTIALS = "invalid_credentials"
-    AGENT_REJECTED = "agent_rejected"
     TOKEN_REVOKED = "token_revoked"
     WRONG_PASSWORD = "wrong_password"
     USER_NOT_FOUND = "user_not_found"
@@ -33,8 +32,8 @@ class InvalidCredentials(DomainError):
 
 class AgentRejected(DomainError):
     status_code = 403
-    code = UserErrorCode.AGENT_REJECTED
-    default_message = "Your agent account was rejected by an admin."
+    code = ErrorCode.AGENT_REJECTED
+    default_message = AGENT_REJECTED_MESSAGE
 
 
 class TokenRevoked(DomainError):
