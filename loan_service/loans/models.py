@@ -142,3 +142,7 @@ class Loan(models.Model):
     def reject(self, *, by: int, at, note: str) -> None:
         self.status = self.Status.REJECTED
         self.decided_by, self.decided_at, self.decision_note = by, at, note
+
+
+# Every stored field of a loan, in table order (no foreign keys or db_column: names are the columns).
+LOAN_FIELDS = [field.name for field in Loan._meta.concrete_fields]

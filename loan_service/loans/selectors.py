@@ -6,22 +6,12 @@ from django.db.models import QuerySet
 
 from common.permissions import ADMIN, CUSTOMER, is_approved_agent
 from loans.errors import LoanNotFound
-from loans.models import Loan
+from loans.models import LOAN_FIELDS, Loan
 
-# Fields a history entry reports; timestamps and ids are not "changes".
+# Fields a history entry reports: the ids (the loan's, its customer's and agent's) and the row's
+# own timestamps are not "changes".
 HISTORY_FIELDS = [
-    "principal",
-    "interest",
-    "months",
-    "emi",
-    "amount",
-    "total_interest",
-    "status",
-    "start_date",
-    "end_date",
-    "decided_by",
-    "decided_at",
-    "decision_note",
+    name for name in LOAN_FIELDS if name not in {"id", "customer_id", "agent_id", "created_at", "updated_at"}
 ]
 
 

@@ -10,28 +10,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common.api import DEFAULT_PAGE_SIZE
-from loans.models import Loan
+from loans.models import LOAN_FIELDS, Loan
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
-LOAN_FIELDS = [
-    "id",
-    "customer_id",
-    "agent_id",
-    "principal",
-    "interest",
-    "months",
-    "emi",
-    "amount",
-    "total_interest",
-    "status",
-    "start_date",
-    "end_date",
-    "decided_by",
-    "decided_at",
-    "decision_note",
-    "created_at",
-    "updated_at",
-]
 
 
 class LoanOutput(serializers.ModelSerializer):

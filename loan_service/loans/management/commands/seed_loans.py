@@ -17,41 +17,35 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from loans import schedule, services
-from loans.models import Loan
+from loans.models import LOAN_FIELDS, Loan
 
 PRINCIPALS = [Decimal(p) for p in ("10000.00", "50000.00", "200000.00", "750000.00", "1000000.00", "3000000.00")]
 TERMS = [6, 12, 24, 36, 60, 120, 240]
 SEED_ADMIN_ID = 1
-COLUMNS = [
-    "customer_id",
-    "agent_id",
-    "principal",
-    "interest",
-    "months",
-    "emi",
-    "amount",
-    "total_interest",
-    "status",
-    "start_date",
-    "end_date",
-    "decided_by",
-    "decided_at",
-    "decision_note",
-    "created_at",
-    "updated_at",
-]
-HISTORY_TERMS = "id, customer_id, agent_id, principal, interest, months, emi, amount, total_interest"
+COLUMNS = [name for name in LOAN_FIELDS if name != "id"]  # the database numbers the rows
+STATUS = COLUMNS.index("status")
+# What a history row copies of the loan (Loan.history leaves some fields out), in table order.
+COPIED = [name for name in LOAN_FIELDS if name in {field.name for field in Loan.history.model._meta.concrete_fields}]
+# A "created" entry shows the loan as the agent made it: NEW and undecided.
+AS_CREATED = {
+    "status": "'NEW'",
+    "start_date": "NULL",
+    "end_date": "NULL",
+    "decided_by": "NULL",
+    "decided_at": "NULL",
+    "decision_note": "''",
+}
+HISTORY_INSERT = (
+    f"INSERT INTO {{history}} ({', '.join(COPIED)}, history_user_id, history_date, history_change_reason, history_type)"
+)
 CREATED_HISTORY = f"""
-    INSERT INTO {{history}} ({HISTORY_TERMS}, status, start_date, end_date, decided_by, decided_at, decision_note,
-                             created_at, history_user_id, history_date, history_change_reason, history_type)
-    SELECT {HISTORY_TERMS}, 'NEW', NULL, NULL, NULL, NULL, '', created_at, agent_id, created_at, 'created', '+'
+    {HISTORY_INSERT}
+    SELECT {", ".join(AS_CREATED.get(name, name) for name in COPIED)}, agent_id, created_at, 'created', '+'
     FROM {{loans}} WHERE id > %s ORDER BY id
 """  # noqa: S608 - table names are ours, values are parameters
 DECIDED_HISTORY = f"""
-    INSERT INTO {{history}} ({HISTORY_TERMS}, status, start_date, end_date, decided_by, decided_at, decision_note,
-                             created_at, history_user_id, history_date, history_change_reason, history_type)
-    SELECT {HISTORY_TERMS}, status, start_date, end_date, decided_by, decided_at, decision_note,
-           created_at, decided_by, decided_at, LOWER(status), '~'
+    {HISTORY_INSERT}
+    SELECT {", ".join(COPIED)}, decided_by, decided_at, LOWER(status), '~'
     FROM {{loans}} WHERE id > %s AND status <> 'NEW' ORDER BY id
 """  # noqa: S608 - table names are ours, values are parameters
 
@@ -117,4 +111,4 @@ class Command(BaseCommand):
                 cursor.executemany(f"INSERT INTO {loans} ({', '.join(COLUMNS)}) VALUES ({marks})", rows)  # noqa: S608
             cursor.execute(CREATED_HISTORY.format(history=history, loans=loans), [before])
             cursor.execute(DECIDED_HISTORY.format(history=history, loans=loans), [before])
-            services.count_status_changes(Counter(row[8] for row in rows))
+            services.count_status_changes(Counter(row[STATUS] for row in rows))
