@@ -165,14 +165,14 @@ def service_env(service: Service, *, base_port: int, var: Path, extra: dict | No
     return env
 
 
-def migrate_all(var: Path, *, base_port: int = 8000) -> None:
+def migrate_all(var: Path, *, base_port: int = 8000, extra_env: dict | None = None) -> None:
     for service in existing_services():
         if service.has_database:
             say(f"migrating {service.name}")
             run(
                 [python(), "manage.py", "migrate", "--noinput"],
                 cwd=service.folder,
-                env=service_env(service, base_port=base_port, var=var),
+                env=service_env(service, base_port=base_port, var=var, extra=extra_env),
                 quiet=True,
             )
 
@@ -199,44 +199,13 @@ class ProcessSpec:
 
 
 def web_argv(service: Service, port: int, env: dict[str, str]) -> list[str]:
-    workers = env.get("LMS_WEB_WORKERS", "2")
+    argv = [tool("gunicorn"), f"{service.name}.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    argv += ["--workers", env.get("LMS_WEB_WORKERS", "2"), "--graceful-timeout", "5", "--timeout", "30"]
     if service.name == "gateway_project":
-        worker_class = env.get("GATEWAY_WORKER_CLASS", "gthread")
         # gunicorn.conf.py: one Prometheus multi-process folder per master, so /metrics adds up every worker.
-        return [
-            tool("gunicorn"),
-            "gateway_project.wsgi:application",
-            "--config",
-            str(service.folder / "gunicorn.conf.py"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            workers,
-            "--worker-class",
-            worker_class,
-            "--threads",
-            "8",
-            "--graceful-timeout",
-            "5",
-            "--timeout",
-            "30",
-        ]
-    return [
-        tool("gunicorn"),
-        f"{service.name}.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        workers,
-        "--worker-class",
-        "gthread",
-        "--threads",
-        "4",
-        "--graceful-timeout",
-        "5",
-        "--timeout",
-        "30",
-    ]
+        argv += ["--config", str(service.folder / "gunicorn.conf.py")]
+        return [*argv, "--worker-class", env.get("GATEWAY_WORKER_CLASS", "gthread"), "--threads", "8"]
+    return [*argv, "--worker-class", "gthread", "--threads", "4"]
 
 
 def plan(
@@ -500,10 +469,8 @@ def command_test(args) -> int:
             [*argv, f"--junitxml={report}", *args.pytest_args], cwd=cwd, env=env, check=False
         ).returncode
         passed, failed, skipped = junit_counts(report)
-        if code not in (0, 1) and failed == 0:
-            failed = 1  # collection error, usage error or no tests at all (exit 5): never a pass
-        if code == 1 and failed == 0:
-            failed = 1
+        if code != 0 and failed == 0:
+            failed = 1  # a failure the report does not count: collection or usage error, no tests (exit 5)
         results.append(SuiteResult(name, passed, failed, skipped, code))
     say("summary:")
     for result in results:
