@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,16 +126,7 @@ def prepare(var: Path, *, extra_env: dict[str, str]) -> System:
     os.environ["LMS_VAR_DIR"] = str(var)
     manage_all.ensure_dev_keys(var)
     base_port = free_port_block(4)
-    for service in manage_all.existing_services():
-        if service.has_database:
-            env = manage_all.service_env(service, base_port=base_port, var=var, extra=extra_env)
-            subprocess.run(
-                [manage_all.python(), "manage.py", "migrate", "--noinput"],
-                cwd=service.folder,
-                env=env,
-                check=True,
-                capture_output=True,
-            )
+    manage_all.migrate_all(var, base_port=base_port, extra_env=extra_env)
     return System(var=var, base_port=base_port, extra_env=extra_env)
 
 
