@@ -88,10 +88,14 @@ def test_customer_gets_a_loan_requested_by_an_approved_agent(system, admin, smtp
     assert [str(value) for value in history.data[1]["fields"]["months"]] == ["60", "120"]
 
     # The customer is told, in the app and by a real email.
+    def sent_approvals() -> list[dict]:
+        return [n for n in notifications_of(customer, "loan.approved") if n["status"] == "sent"]
+
+    # Each channel is delivered on its own: wait for both, not for whichever comes first.
     approved_for_customer = wait_for(
-        lambda: [n for n in notifications_of(customer, "loan.approved") if n["status"] == "sent"],
+        lambda: (found := sent_approvals()) and {n["channel"] for n in found} >= {"in_app", "email"} and found,
         timeout=30,
-        message="the customer's loan.approved notifications",
+        message="the customer's loan.approved notifications in the app and by email",
     )
     assert {n["channel"] for n in approved_for_customer} >= {"in_app", "email"}
     emails = wait_for(lambda: smtp.messages_to(customer.email), timeout=30, message="an email to the customer")
