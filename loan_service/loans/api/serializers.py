@@ -48,25 +48,7 @@ class LoanValueField(serializers.Field):
 
 def loan_data(loan: Loan) -> dict:
     """LoanOutput's shape, built directly: lists of loans are the hot path and DRF's per-field work dominated it."""
-    return {
-        "id": loan.id,
-        "customer_id": loan.customer_id,
-        "agent_id": loan.agent_id,
-        "principal": f"{loan.principal:.2f}",
-        "interest": f"{loan.interest:.2f}",
-        "months": loan.months,
-        "emi": f"{loan.emi:.2f}",
-        "amount": f"{loan.amount:.2f}",
-        "total_interest": f"{loan.total_interest:.2f}",
-        "status": loan.status,
-        "start_date": _when(loan.start_date),
-        "end_date": _when(loan.end_date),
-        "decided_by": loan.decided_by,
-        "decided_at": _when(loan.decided_at),
-        "decision_note": loan.decision_note,
-        "created_at": _when(loan.created_at),
-        "updated_at": _when(loan.updated_at),
-    }
+    return {name: written(getattr(loan, name)) for name in LOAN_FIELDS}
 
 
 def loans_data(loans) -> list[dict]:
