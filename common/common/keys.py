@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -40,6 +41,18 @@ def read_public_key(path: str | Path) -> rsa.RSAPublicKey | None:
     except (ValueError, TypeError):
         logger.warning("public key file skipped: not an unencrypted PEM key", extra={"path": str(path)})
     return None
+
+
+def read_public_keys(paths: Iterable[str | Path]) -> dict[str, rsa.RSAPublicKey]:
+    """The keys in these PEM files by `kid`; a missing or broken file is skipped (and logged), not fatal:
+    another source may still provide the key, and a token nobody can verify is a 401, never a 500 on every request.
+    """
+    keys = {}
+    for path in paths:
+        public_key = read_public_key(path)
+        if public_key is not None:
+            keys[key_id(public_key)] = public_key
+    return keys
 
 
 def public_jwk(public_key: rsa.RSAPublicKey) -> dict[str, str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import jwt
 import urllib3
 
-from common.keys import key_id, read_public_key
+from common.keys import read_public_keys
 
 ALGORITHM = "RS256"
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "token_type", "user_id", "jti"]
@@ -56,13 +56,8 @@ class KeySet:
         refresh_cooldown: float = 30.0,
         fetch: Callable[[str], dict] | None = None,
     ) -> None:
-        self._keys: dict[str, object] = {}
-        for pem_path in pem_paths or []:
-            # A missing or broken file is skipped (and logged), not fatal: the JWKS may still
-            # provide the key, and a token nobody can verify is a 401, never a 500 on every request.
-            public_key = read_public_key(pem_path)
-            if public_key is not None:
-                self._keys[key_id(public_key)] = public_key
+        # A missing or broken file is skipped: the JWKS may still provide the key.
+        self._keys: dict[str, object] = read_public_keys(pem_paths or [])
         self._jwks_url = jwks_url
         self._cooldown = refresh_cooldown
         self._fetch = fetch or fetch_jwks

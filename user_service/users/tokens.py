@@ -12,19 +12,15 @@ from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 
-from common.keys import key_id, load_public_key, public_jwk, read_public_key
+from common.keys import key_id, load_public_key, public_jwk, read_public_keys
 
 
 @cache
 def verification_keys() -> dict[str, object]:
     """The current public key and the previous ones still in rotation, by `kid`."""
-    keys = {}
     current = load_public_key(Path(settings.JWT_PRIVATE_KEY_PATH).read_bytes())
-    keys[key_id(current)] = current
-    for path in settings.JWT_PREVIOUS_PUBLIC_KEY_PATHS:
-        previous = read_public_key(path)  # a missing old key is logged and skipped, not a 500 on every request
-        if previous is not None:
-            keys[key_id(previous)] = previous
+    keys = {key_id(current): current}  # first: the signing key
+    keys.update(read_public_keys(settings.JWT_PREVIOUS_PUBLIC_KEY_PATHS))  # a missing old key is skipped, not a 500
     return keys
 
 
