@@ -17,7 +17,15 @@ from common.permissions import (
     IsCustomer,
 )
 from loans import selectors, services
-from loans.api.serializers import MONEY, InstalmentOutput, LoanOutput, LoanPageOutput, LoanValueField, loans_data
+from loans.api.serializers import (
+    MONEY,
+    InstalmentOutput,
+    LoanOutput,
+    LoanPageOutput,
+    LoanValueField,
+    loan_data,
+    loans_data,
+)
 from loans.models import MAX_ID, Loan
 
 
@@ -40,7 +48,7 @@ class CreateLoanView(APIView):
     def post(self, request):
         data = _valid(self.InputSerializer, request.data)
         loan = services.create_loan(agent_id=request.user.id, **data)
-        return created(LoanOutput(loan).data)
+        return created(loan_data(loan))
 
 
 class DecideLoanView(APIView):
@@ -55,7 +63,7 @@ class DecideLoanView(APIView):
     def put(self, request, loan_id: int):
         data = _valid(self.InputSerializer, request.data)
         loan = services.decide_loan(loan_id=loan_id, admin_id=request.user.id, **data)
-        return ok(LoanOutput(loan).data)
+        return ok(loan_data(loan))
 
 
 class EditLoanView(APIView):
@@ -72,7 +80,7 @@ class EditLoanView(APIView):
         if not data:
             raise InvalidInput(details={"non_field_errors": ["Give principal, months or both."]})
         loan = services.edit_loan(loan_id=loan_id, agent_id=request.user.id, **data)
-        return ok(LoanOutput(loan).data)
+        return ok(loan_data(loan))
 
 
 class ListLoansView(APIView):
@@ -110,7 +118,7 @@ class LoanDetailView(APIView):
 
     @extend_schema(responses={200: LoanOutput})
     def get(self, request, loan_id: int):
-        return ok(LoanOutput(selectors.get_loan_for(request.user, loan_id)).data)
+        return ok(loan_data(selectors.get_loan_for(request.user, loan_id)))
 
 
 class LoanScheduleView(APIView):
