@@ -38,11 +38,16 @@ def check_terms(*, principal: Decimal, months: int) -> None:
         raise InvalidInput(details=details)
 
 
+def price_of(principal: Decimal, months: int) -> tuple[Decimal, schedule.Repayment]:
+    """The rate and repayment today's policy gives these terms, without checking them against the lending limits."""
+    rate = rate_for(principal)
+    return rate, schedule.repayment(principal, rate, months)
+
+
 def quote(*, principal: Decimal, months: int) -> tuple[Decimal, schedule.Repayment]:
     """The rate and repayment a loan of these terms would get today; saves nothing."""
     check_terms(principal=principal, months=months)
-    rate = rate_for(principal)
-    return rate, schedule.repayment(principal, rate, months)
+    return price_of(principal, months)
 
 
 def _event(payload_class: type[events.LoanEvent], loan: Loan) -> events.LoanEvent:

@@ -50,10 +50,9 @@ DECIDED_HISTORY = f"""
 """  # noqa: S608 - table names are ours, values are parameters
 
 
-@cache
-def _cost(principal: Decimal, months: int) -> tuple[Decimal, schedule.Repayment]:
-    rate = services.rate_for(principal)
-    return rate, schedule.repayment(principal, rate, months)
+# Seeded terms are few: each one's price is computed once. Not services.quote: seeding does not
+# check its terms against the lending limits, whatever the settings say.
+_cost = cache(services.price_of)
 
 
 class Command(BaseCommand):
