@@ -12,7 +12,6 @@ from common.errors import AGENT_REJECTED_MESSAGE, ErrorCode
 CUSTOMER = "customer"
 AGENT = "agent"
 ADMIN = "admin"
-ROLES = (CUSTOMER, AGENT, ADMIN)
 
 SERVICE_KEY_HEADER = "X-Service-Key"
 
