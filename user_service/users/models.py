@@ -88,7 +88,3 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_rejected(self) -> bool:
         """An agent an admin has rejected (common's permissions answer `agent_rejected` for them)."""
         return self.approval == Approval.REJECTED
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
