@@ -32,7 +32,6 @@ class CorrelationIdMiddleware:
 
     def __call__(self, request):
         correlation_id = accept_or_new(request.META.get(META_KEY))
-        request.correlation_id = correlation_id
         token = set_correlation_id(correlation_id)
         started = time.perf_counter()
         try:
