@@ -145,28 +145,23 @@ class ServiceClient:
                 time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))  # noqa: S311 - jitter, not crypto
             if not self.breaker.allow():
                 raise CircuitOpen(details={"service": self.service_name})
+            refused = False
             try:
                 response = self._send(method, path, body, headers or {})
-            except urllib3.exceptions.NewConnectionError as exc:
+            except urllib3.exceptions.NewConnectionError as exc:  # caught before its base, ConnectTimeoutError
                 last_error = self._failed(exc, UpstreamUnavailable)
-                continue  # the request never reached the service: safe to retry whatever the method
+                refused = True
             except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError) as exc:
                 last_error = self._failed(exc, UpstreamTimeout)
-                if method not in SAFE_METHODS:
-                    break
-                continue
             except urllib3.exceptions.HTTPError as exc:
                 last_error = self._failed(exc, UpstreamUnavailable)
-                if method not in SAFE_METHODS:
-                    break
-                continue
-            if response.status in (502, 503, 504):
+            else:
+                if response.status not in (502, 503, 504):
+                    self.breaker.record_success()
+                    return JsonResponse(status=response.status, data=_decode(response.data))
                 last_error = self._failed(RuntimeError(f"status {response.status}"), UpstreamUnavailable)
-                if method not in SAFE_METHODS:
-                    break
-                continue
-            self.breaker.record_success()
-            return JsonResponse(status=response.status, data=_decode(response.data))
+            if not refused and method not in SAFE_METHODS:
+                break  # the service may have acted on it: an unsafe call is never repeated
         assert last_error is not None
         raise last_error
 
