@@ -45,11 +45,17 @@ class PageParams(serializers.Serializer):
         return min(value, MAX_PAGE_SIZE)
 
 
+def validated(serializer_class, data) -> dict:
+    """`data` as a new `serializer_class` validates it; invalid data raises a 400 naming each bad field."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 def page_params(query_params) -> tuple[int, int]:
     """Validated (page, page_size) from a request's query; bad values raise a 400."""
-    params = PageParams(data={key: query_params[key] for key in ("page", "page_size") if key in query_params})
-    params.is_valid(raise_exception=True)
-    return params.validated_data["page"], params.validated_data["page_size"]
+    params = validated(PageParams, {key: query_params[key] for key in ("page", "page_size") if key in query_params})
+    return params["page"], params["page_size"]
 
 
 def paginate(queryset, query_params, to_data: Callable[[Iterable], list]) -> dict:

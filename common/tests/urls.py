@@ -13,7 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
-from common.api import both_slashes, ok, paginate
+from common.api import both_slashes, ok, paginate, validated
 from common.errors import DomainError, InvalidInput
 from common.health import urlpatterns as health_urlpatterns
 from common.http import ServiceClient
@@ -40,9 +40,7 @@ class EchoView(APIView):
         amount = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=1)
 
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        amount = serializer.validated_data["amount"]
+        amount = validated(self.InputSerializer, request.data)["amount"]
         if amount == 13:
             raise InvalidInput.on("amount", "Unlucky.")
         logger.info("echoed", extra={"amount": str(amount)})
@@ -67,7 +65,7 @@ class NestedView(APIView):
         lines = LineSerializer(many=True)
 
     def post(self, request):
-        self.InputSerializer(data=request.data).is_valid(raise_exception=True)
+        validated(self.InputSerializer, request.data)
         return ok({})
 
 

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
-from common.api import PageParams, created, ok, paginate
+from common.api import PageParams, created, ok, paginate, validated
 from common.errors import InvalidInput
 from common.permissions import (
     IsAdmin,
@@ -29,12 +29,6 @@ from loans.api.serializers import (
 from loans.models import MAX_ID, Loan
 
 
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 class CreateLoanView(APIView):
     permission_classes = [IsApprovedAgent]
 
@@ -46,7 +40,7 @@ class CreateLoanView(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: LoanOutput})
     def post(self, request):
-        data = _valid(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         loan = services.create_loan(agent_id=request.user.id, **data)
         return created(loan_data(loan))
 
@@ -61,7 +55,7 @@ class DecideLoanView(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: LoanOutput})
     def put(self, request, loan_id: int):
-        data = _valid(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         loan = services.decide_loan(loan_id=loan_id, admin_id=request.user.id, **data)
         return ok(loan_data(loan))
 
@@ -76,7 +70,7 @@ class EditLoanView(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: LoanOutput})
     def put(self, request, loan_id: int):
-        data = _valid(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         if not data:
             raise InvalidInput(details={"non_field_errors": ["Give principal, months or both."]})
         loan = services.edit_loan(loan_id=loan_id, agent_id=request.user.id, **data)
@@ -96,7 +90,7 @@ class ListLoansView(APIView):
 
     @extend_schema(parameters=[FilterSerializer, PageParams], responses={200: LoanPageOutput})
     def get(self, request):
-        filters = _valid(self.FilterSerializer, request.query_params)
+        filters = validated(self.FilterSerializer, request.query_params)
         return ok(paginate(selectors.list_loans(**filters), request.query_params, loans_data))
 
 
@@ -108,7 +102,7 @@ class ListCustomerLoansView(APIView):
 
     @extend_schema(parameters=[FilterSerializer, PageParams], responses={200: LoanPageOutput})
     def get(self, request):
-        filters = _valid(self.FilterSerializer, request.query_params)
+        filters = validated(self.FilterSerializer, request.query_params)
         loans = selectors.list_loans_for_customer(customer_id=request.user.id, **filters)
         return ok(paginate(loans, request.query_params, loans_data))
 
@@ -167,7 +161,7 @@ class QuoteView(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request):
-        data = _valid(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         rate, cost = services.quote(**data)
         quote = {"interest": rate, "emi": cost.emi, "amount": cost.amount, "total_interest": cost.total_interest}
         return ok(self.OutputSerializer({**data, **quote, "schedule": cost.instalments}).data)

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
-from common.api import accepted, ok, paginate
+from common.api import accepted, ok, paginate, validated
 from common.correlation import get_correlation_id
 from common.permissions import IsAdmin
 from notifications import selectors, services, tasks
@@ -37,12 +37,6 @@ class NotificationOutput(serializers.ModelSerializer):
         ]
 
 
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 class InboxView(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -51,7 +45,7 @@ class InboxView(APIView):
         kind = serializers.CharField(required=False, max_length=40, default="")
 
     def get(self, request):
-        filters = _valid(self.FilterSerializer, request.query_params)
+        filters = validated(self.FilterSerializer, request.query_params)
         notifications = selectors.inbox(user_id=request.user.id, **filters)
         return ok(paginate(notifications, request.query_params, lambda rows: NotificationOutput(rows, many=True).data))
 
@@ -95,7 +89,7 @@ class SendView(APIView):
         user_id = _user_id()
 
     def post(self, request):
-        data = _valid(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         user_id = data.pop("user_id")
         [notification] = services.queue_message(user_ids=[user_id], correlation_id=get_correlation_id(), **data)
         tasks.queue_batch([notification])
@@ -109,7 +103,7 @@ class SendBatchView(APIView):
         user_ids = serializers.ListField(child=_user_id(), min_length=1, max_length=settings.MAX_BATCH_RECIPIENTS)
 
     def post(self, request):
-        data = _valid(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         user_ids = list(dict.fromkeys(data.pop("user_ids")))  # each user once, in the given order
         notifications = services.queue_message(user_ids=user_ids, correlation_id=get_correlation_id(), **data)
         tasks.queue_batch(notifications)

@@ -6,7 +6,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import created, ok, paginate
+from common.api import created, ok, paginate, validated
 from common.permissions import IsAdmin, IsAdminOrApprovedAgent
 from users import selectors, services
 from users.api.serializers import UserOutput, user_data, users_data
@@ -30,7 +30,7 @@ class SignupView(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: UserOutput})
     def post(self, request):
-        data = _valid(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         return created(user_data(services.register_user(**data)))
 
 
@@ -45,7 +45,7 @@ class LoginView(APIView):
 
     @extend_schema(request=InputSerializer)
     def post(self, request):
-        data = _valid(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         user = services.authenticate(**data)
         return ok({**services.issue_tokens(user), "user": user_data(user)})
 
@@ -60,7 +60,7 @@ class TokenRefreshView(APIView):
 
     @extend_schema(request=RefreshInput)
     def post(self, request):
-        data = _valid(RefreshInput, request.data)
+        data = validated(RefreshInput, request.data)
         return ok(services.refresh_tokens(refresh=data["refresh"]))
 
 
@@ -69,7 +69,7 @@ class LogoutView(APIView):
 
     @extend_schema(request=RefreshInput)
     def post(self, request):
-        data = _valid(RefreshInput, request.data)
+        data = validated(RefreshInput, request.data)
         services.logout(user=request.user, refresh=data["refresh"])
         return ok({"logged_out": True})
 
@@ -87,7 +87,7 @@ class ProfileView(APIView):
 
     @extend_schema(request=InputSerializer, responses=UserOutput)
     def put(self, request):
-        data = _valid(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         return ok(user_data(services.update_profile(user=request.user, **data)))
 
 
@@ -100,7 +100,7 @@ class ChangePasswordView(APIView):
 
     @extend_schema(request=InputSerializer)
     def post(self, request):
-        data = _valid(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         services.change_password(user=request.user, **data)
         return ok({"password_changed": True})
 
@@ -116,7 +116,7 @@ class CreateAdminView(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: UserOutput})
     def post(self, request):
-        data = _valid(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         return created(user_data(services.create_admin(**data)))
 
 
@@ -130,7 +130,7 @@ class ListCustomersView(APIView):
 
     @extend_schema(parameters=[FilterSerializer])
     def get(self, request):
-        filters = _valid(self.FilterSerializer, request.query_params)
+        filters = validated(self.FilterSerializer, request.query_params)
         return ok(paginate(selectors.list_customers(**filters), request.query_params, users_data))
 
 
@@ -144,7 +144,7 @@ class ListUsersView(APIView):
 
     @extend_schema(parameters=[FilterSerializer])
     def get(self, request):
-        filters = _valid(self.FilterSerializer, request.query_params)
+        filters = validated(self.FilterSerializer, request.query_params)
         return ok(paginate(selectors.list_users(**filters), request.query_params, users_data))
 
 
@@ -163,7 +163,7 @@ class ApproveDeleteAgentView(APIView):
 
     @extend_schema(request=InputSerializer, responses=UserOutput)
     def put(self, request, user_id: int):
-        data = _valid(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         agent = services.decide_agent(user_id=user_id, admin_id=request.user.id, approve=data["action"] == "approve")
         return ok(user_data(agent))
 
@@ -179,9 +179,3 @@ class JwksView(APIView):
     def get(self, request):
         # RFC 7517's bare key set, not the envelope: every JWKS client expects this shape.
         return Response(jwks_document(), headers={"Cache-Control": "public, max-age=300"})
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
