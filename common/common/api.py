@@ -9,9 +9,11 @@ from django.urls import path
 from rest_framework import serializers
 from rest_framework.response import Response
 
+# The largest 64-bit signed integer (a BigIntegerField, an SQL offset): an id above it is no row or user of ours.
+MAX_ID = 2**63 - 1
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-MAX_OFFSET = 2**63 - 1 - MAX_PAGE_SIZE  # SQL offsets are 64-bit: a page beyond cannot hold rows
+MAX_OFFSET = MAX_ID - MAX_PAGE_SIZE  # SQL offsets are 64-bit: a page beyond cannot hold rows
 
 
 def ok(data: Any, status: int = 200) -> Response:

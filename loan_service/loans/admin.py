@@ -10,9 +10,10 @@ from django.db.models import Q
 from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin_sso import remote_user_id
+from common.api import MAX_ID
 from common.errors import DomainError
 from loans import services
-from loans.models import MAX_ID, Loan
+from loans.models import Loan
 
 
 @admin.register(Loan)

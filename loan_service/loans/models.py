@@ -12,9 +12,6 @@ from simple_history.models import HistoricalRecords
 
 from loans import schedule
 
-# The largest value a BigIntegerField holds: an id above it is no row or user of ours.
-MAX_ID = 2**63 - 1
-
 
 class LoanStatusCount(models.Model):
     """How many loans have each status, kept by the services in the transaction of each change.

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
-from common.api import PageParams, created, ok, paginate, validated
+from common.api import MAX_ID, PageParams, created, ok, paginate, validated
 from common.errors import InvalidInput
 from common.permissions import (
     IsAdmin,
@@ -26,7 +26,7 @@ from loans.api.serializers import (
     loan_data,
     loans_data,
 )
-from loans.models import MAX_ID, Loan
+from loans.models import Loan
 
 
 class CreateLoanView(APIView):

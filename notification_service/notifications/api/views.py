@@ -9,13 +9,12 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
-from common.api import accepted, ok, paginate, validated
+from common.api import MAX_ID, accepted, ok, paginate, validated
 from common.correlation import get_correlation_id
 from common.permissions import IsAdmin
 from notifications import selectors, services, tasks
 from notifications.models import Notification
 
-MAX_USER_ID = 2**63 - 1  # user ids are stored as 64-bit integers
 LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})  # control characters and line/paragraph separators
 
 
@@ -79,7 +78,7 @@ class MessageInput(serializers.Serializer):
 
 
 def _user_id() -> serializers.IntegerField:
-    return serializers.IntegerField(min_value=1, max_value=MAX_USER_ID)
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 class SendView(APIView):
