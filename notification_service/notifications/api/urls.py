@@ -1,10 +1,7 @@
-from django.urls import path
-
 from common.api import both_slashes
 from notifications.api import views
 
 urlpatterns = [
-    path("", views.InboxView.as_view(), name="inbox"),
     *both_slashes("send", views.SendView.as_view(), "send"),
     *both_slashes("send-batch", views.SendBatchView.as_view(), "send-batch"),
     *both_slashes("<int:notification_id>", views.NotificationDetailView.as_view(), "notification"),
