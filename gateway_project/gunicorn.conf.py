@@ -30,11 +30,13 @@ if _own_folder:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_var / "prometheus" / f"gateway-{os.getpid()}")
     Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
+# Imported once here, after the folder is set: child_exit runs in the master's SIGCHLD handler, and a first
+# import there was re-entered by the next worker's exit at shutdown (a circular-import crash of the master).
+from prometheus_client import multiprocess  # noqa: E402
+
 
 def child_exit(server: Arbiter, worker: Worker) -> None:
     """A worker is gone: its live gauges no longer count."""
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
