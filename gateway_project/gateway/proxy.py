@@ -9,16 +9,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
-import urllib3
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from common.correlation import HEADER as CORRELATION_HEADER
 from common.correlation import get_correlation_id
 from common.errors import ErrorCode, json_error
-from gateway import deadline
+from gateway.connections import Answer, Broken, TimedOut, Unreachable
 from gateway.upstreams import Instance, Upstream
 
 logger = logging.getLogger("lms.gateway")
@@ -46,7 +44,7 @@ NOT_FORWARDED = HOP_BY_HOP | {
     "x-forwarded-host",
     "x-correlation-id",
 }
-NOT_RETURNED = HOP_BY_HOP | {"content-length", "x-correlation-id", "server", "date"}
+NOT_RETURNED = HOP_BY_HOP | {"x-correlation-id", "server", "date"}
 RETRY_ON_STATUS = frozenset({502, 503, 504})
 IDEMPOTENT_READS = frozenset({"GET", "HEAD"})
 FORWARDED_PROTOS = frozenset({"http", "https"})
@@ -144,58 +142,57 @@ def forward(request: HttpRequest, upstream: Upstream, body: bytes) -> HttpRespon
     method = request.method or "GET"
     send = partial(_send, method=method, path=raw_path(request), headers=upstream_headers(request), body=body or None)
     failure = UNAVAILABLE  # what the last failed attempt means
-    with deadline.bound(until):
-        for attempt in range(settings.GATEWAY_MAX_RETRIES + 1):
-            if attempt:
-                _backoff(attempt, until)
-            if time.monotonic() >= until:
-                return _failure(TIMED_OUT, upstream)
-            instance = upstream.pick()
-            if instance is None:
-                return _failure(UNAVAILABLE, upstream)
-            request.upstream = f"{upstream.name} {instance.url}"
-            try:
-                response = send(instance, until=until)
-            except AttemptFailed as failed:
-                if not failed.retry_safe:
-                    return _failure(failed.failure, upstream)
-                failure = failed.failure
-                continue
-            last = attempt == settings.GATEWAY_MAX_RETRIES
-            if response.status in RETRY_ON_STATUS and method in IDEMPOTENT_READS and not last:
-                continue
-            return UpstreamReply(response)
+    for attempt in range(settings.GATEWAY_MAX_RETRIES + 1):
+        if attempt:
+            _backoff(attempt, until)
+        if time.monotonic() >= until:
+            return _failure(TIMED_OUT, upstream)
+        instance = upstream.pick()
+        if instance is None:
+            return _failure(UNAVAILABLE, upstream)
+        request.upstream = f"{upstream.name} {instance.url}"
+        try:
+            answer = send(instance, until=until)
+        except AttemptFailed as failed:
+            if not failed.retry_safe:
+                return _failure(failed.failure, upstream)
+            failure = failed.failure
+            continue
+        last = attempt == settings.GATEWAY_MAX_RETRIES
+        if answer.status in RETRY_ON_STATUS and method in IDEMPOTENT_READS and not last:
+            continue
+        return UpstreamReply(answer)
     return _failure(failure, upstream)
 
 
-def _send(instance: Instance, *, until: float, method: str, path: str, **call: Any) -> urllib3.BaseHTTPResponse:
+def _send(
+    instance: Instance, *, until: float, method: str, path: str, headers: dict[str, str], body: bytes | None
+) -> Answer:
     """One attempt on one instance, its outcome counted by the instance's breaker (see `instance_failed`)."""
-    remaining = max(until - time.monotonic(), 0.001)  # urllib3 refuses a timeout of 0
-    timeout = urllib3.Timeout(
-        connect=min(settings.GATEWAY_CONNECT_TIMEOUT, remaining), read=min(settings.GATEWAY_READ_TIMEOUT, remaining)
-    )
-    options = {"retries": False, "redirect": False, "decode_content": False, "assert_same_host": False}
+    connect = max(min(settings.GATEWAY_CONNECT_TIMEOUT, until - time.monotonic()), 0.001)
     try:
-        response = instance.pool.urlopen(method, path, timeout=timeout, preload_content=True, **options, **call)
-    except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+        answer = instance.connections.exchange(
+            method, path, headers=headers, body=body, connect=connect, read=settings.GATEWAY_READ_TIMEOUT, until=until
+        )
+    except Unreachable as exc:
         instance.breaker.record_failure()
         logger.warning("upstream unreachable", extra={"upstream_url": instance.url, "error": str(exc)})
         raise AttemptFailed(UNAVAILABLE, retry_safe=True) from exc  # the service never saw the request
-    except urllib3.exceptions.ReadTimeoutError as exc:
+    except TimedOut as exc:
         instance.breaker.record_failure()
         raise AttemptFailed(TIMED_OUT, retry_safe=False) from exc
-    except urllib3.exceptions.HTTPError as exc:
+    except Broken as exc:
         instance.breaker.record_failure()
         logger.warning("upstream failed mid-request", extra={"upstream_url": instance.url, "error": str(exc)})
         raise AttemptFailed(BAD_ANSWER, retry_safe=method in IDEMPOTENT_READS) from exc
-    if instance_failed(response):
+    if instance_failed(answer):
         instance.breaker.record_failure()  # an instance answering 503 for ever must open its breaker
     else:
         instance.breaker.record_success()
-    return response
+    return answer
 
 
-def instance_failed(response: urllib3.BaseHTTPResponse) -> bool:
+def instance_failed(answer: Answer) -> bool:
     """Whether an answer counts against the instance: 502, 504, and 503 unless it blames a service behind it.
 
     A service answers 503 `service_unavailable` in its envelope when one of ITS
@@ -203,9 +200,9 @@ def instance_failed(response: urllib3.BaseHTTPResponse) -> bool:
     itself works, and opening its breaker would cut off everything it can
     still serve. Any other 503 (`database_unavailable`, or no envelope) counts.
     """
-    if response.status not in RETRY_ON_STATUS:
+    if answer.status not in RETRY_ON_STATUS:
         return False
-    return response.status != 503 or _error_code(response.data) != ErrorCode.SERVICE_UNAVAILABLE
+    return answer.status != 503 or _error_code(answer.body) != ErrorCode.SERVICE_UNAVAILABLE
 
 
 def _error_code(body: bytes) -> str | None:
@@ -228,23 +225,28 @@ class UpstreamReply(HttpResponse):
     """The upstream's answer as it came: no Content-Type of Django's added, repeated headers (Set-Cookie) all kept.
 
     Django keeps one value per header name; the repeats are given to the
-    server through items(), which Django's WSGI and ASGI handlers send.
+    server through items(), which Django's WSGI and ASGI handlers send. The
+    body is read whole and undecoded, so the upstream's Content-Length stays
+    true (for HEAD too); a body the upstream sent chunked gets its length. With
+    a length the server writes the body as it is, not re-chunked.
     """
 
     from_upstream = True  # its 405 is the service's, kept as it is (gateway.envelope)
 
-    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
-        super().__init__(response.data, status=response.status)
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.body, status=answer.status)
         del self["Content-Type"]
         self.repeated: list[tuple[str, str]] = []
-        connection_named = _connection_named(response.headers.getlist("Connection"))
-        for name, value in response.headers.items():
+        connection_named = _connection_named(answer.all("Connection"))
+        for name, value in answer.headers:
             if name.lower() in NOT_RETURNED or name.lower() in connection_named:
                 continue
             if self.has_header(name):
                 self.repeated.append((name, value))
             else:
                 self[name] = value
+        if answer.body and not self.has_header("Content-Length"):
+            self["Content-Length"] = str(len(answer.body))
 
     def items(self) -> Iterable[tuple[str, str]]:
         return [*super().items(), *((name, value) for name, value in self.repeated if self.has_header(name))]

@@ -12,14 +12,19 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from common.http import CircuitBreaker
-from gateway.deadline import DeadlineHTTPConnection, DeadlineHTTPSConnection
+from gateway.connections import ConnectionPool
 
 
 @dataclass
 class Instance:
-    """One process of a service, with its own connection pool and breaker."""
+    """One process of a service, with its own connections and breaker.
+
+    `connections` carry proxied requests (gateway.connections); `pool`, urllib3's,
+    the health checks and the fetching of the service's OpenAPI document.
+    """
 
     url: str
+    connections: ConnectionPool
     pool: urllib3.HTTPConnectionPool
     breaker: CircuitBreaker
     healthy: bool = True  # until a health check says otherwise
@@ -31,14 +36,13 @@ class Instance:
         parts = urlsplit(url)
         if not parts.hostname or parts.scheme not in ("http", "https"):
             raise ImproperlyConfigured(f"Upstream instance {url!r} is not an http(s)://host:port URL.")
+        connections = ConnectionPool(parts.scheme, parts.hostname, parts.port, maxsize=settings.GATEWAY_POOL_SIZE)
         pool_class = urllib3.HTTPSConnectionPool if parts.scheme == "https" else urllib3.HTTPConnectionPool
-        pool = pool_class(parts.hostname, parts.port, maxsize=settings.GATEWAY_POOL_SIZE, block=False, retries=False)
-        # every read of a proxied request bounded by its overall deadline (gateway.deadline)
-        pool.ConnectionCls = DeadlineHTTPSConnection if parts.scheme == "https" else DeadlineHTTPConnection
+        pool = pool_class(parts.hostname, parts.port, maxsize=2, block=False, retries=False)
         breaker = CircuitBreaker(
             failure_threshold=settings.GATEWAY_BREAKER_FAILURES, reset_timeout=settings.GATEWAY_BREAKER_RESET_SECONDS
         )
-        return cls(url=url.rstrip("/"), pool=pool, breaker=breaker)
+        return cls(url=url.rstrip("/"), connections=connections, pool=pool, breaker=breaker)
 
 
 @dataclass

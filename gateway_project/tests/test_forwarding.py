@@ -45,6 +45,42 @@ def test_a_reply_without_content_type_gains_none(gateway, stubs):
     assert reply.all("Content-Type") == []
 
 
+def test_requests_reuse_the_kept_alive_connection_to_each_upstream_instance(gateway, stubs):
+    # one kept-alive client connection: one gateway worker, which keeps its connection to each instance open
+    address = urlsplit(gateway.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    connections_seen: dict[str, set[int]] = {}
+    try:
+        for _ in range(6):
+            connection.request("GET", "/api/user/profile", headers=bearer())
+            response = connection.getresponse()
+            assert response.status == 200
+            peer_port = json.loads(response.read())["data"]["peer_port"]
+            connections_seen.setdefault(response.getheader("X-Upstream-Port"), set()).add(peer_port)
+    finally:
+        connection.close()
+
+    assert len(connections_seen) == 2  # round-robin over the user service's two instances
+    assert all(len(peer_ports) == 1 for peer_ports in connections_seen.values()), connections_seen
+
+
+def test_a_reply_reaches_the_client_with_its_length_not_rechunked(gateway, stubs):
+    reply = gateway.request("GET", "/api/user/profile", headers=bearer())
+
+    assert reply.status == 200
+    assert reply.all("Transfer-Encoding") == []
+    assert reply.all("Content-Length") == [str(len(reply.body))]
+
+
+def test_a_chunked_reply_reaches_the_client_whole_with_its_length(gateway, stubs):
+    reply = gateway.request("GET", "/api/loan/chunked/1", headers=bearer())
+
+    assert reply.status == 200
+    assert reply.body == b'{"parts": "two"}'
+    assert reply.all("Transfer-Encoding") == []
+    assert reply.all("Content-Length") == ["16"]
+
+
 def test_repeated_reply_headers_all_reach_the_client(gateway, stubs):
     reply = gateway.request("GET", "/api/user/raw/1", headers=bearer())
 

@@ -11,7 +11,8 @@ paths containing /unavailable/ answer 503 without the error envelope,
 `service_unavailable` in it (the service is up, one behind it is not);
 /throttled/ answers 429 with its own Retry-After and RateLimit-* headers (as
 user_service's login throttle); /garbage/ answers no HTTP at all;
-/raw/ answers without Content-Type and with repeated headers; /hop/ with
+/raw/ answers without Content-Type and with repeated headers; /chunked/ with
+a chunked body (no Content-Length); /hop/ with
 hop-by-hop headers; the JWKS path serves the given public key; /openapi.json
 serves a small schema named after LOG_FILE's stem (one public path, one
 /internal/ path); everything else echoes method, path, headers and body as JSON.
@@ -41,6 +42,7 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode() if length else ""
         record = {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+        record["peer_port"] = self.client_address[1]  # the same for requests over one kept-alive connection
         with (LOG.with_suffix(".health") if self.path == "/health" else LOG).open("a") as log:
             log.write(json.dumps(record) + "\n")
         if self.path == "/health":
@@ -55,6 +57,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._trickle(slow_head="/trickle-head/" in self.path)
         if "/raw/" in self.path:
             return self._raw(b"plain", [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/; HttpOnly")])
+        if "/chunked/" in self.path:
+            return self._chunked([b'{"parts": ', b'"two"}'])
         if "/hop/" in self.path:
             hop = [("Connection", "X-Hop-Custom"), ("X-Hop-Custom", "for this link only"), ("Keep-Alive", "timeout=5")]
             hop += [("Proxy-Authenticate", "Basic"), ("Upgrade", "h2c"), ("Trailer", "X-Sum"), ("X-Kept", "yes")]
@@ -97,6 +101,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _chunked(self, parts):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for part in [*parts, b""]:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
 
     def _trickle(self, *, slow_head):
         body = b"x" * 60
