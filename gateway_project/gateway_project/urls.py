@@ -1,4 +1,4 @@
-"""The gateway's URLs: /metrics, then the Ninja API (health, docs, and the proxy of every service)."""
+"""The gateway's URLs: /metrics, the docs, the proxy of every service, then the Ninja API (health)."""
 
 from functools import partial
 
@@ -8,7 +8,7 @@ from django.urls import path, re_path
 from ninja.openapi.views import openapi_json, openapi_view
 
 from common.errors import ErrorCode, json_error
-from gateway.api import api
+from gateway.api import api, proxy
 from gateway.health import ensure_health_checks
 from gateway.metrics import exposition, is_internal
 from gateway.proxy import client_ip
@@ -25,9 +25,10 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     re_path(r"^metrics/?$", metrics_view, name="metrics"),
-    # Every path works with and without a trailing slash; Ninja serves these two without one.
-    path("api/docs/", partial(openapi_view, api=api)),
-    path("api/openapi.json/", partial(openapi_json, api=api)),
+    # Every path works with and without a trailing slash (Ninja's own routes below serve these too).
+    re_path(r"^api/docs/?$", partial(openapi_view, api=api)),
+    re_path(r"^api/openapi\.json/?$", partial(openapi_json, api=api)),
+    re_path(r"^api/", proxy),  # every other /api/ path, before Ninja's routes are tried
     path("", api.urls),
 ]
 
