@@ -1,8 +1,9 @@
 """Token buckets per client IP, per user and per login (IP and email); in Redis when REDIS_URL is set.
 
 A bucket holds `capacity` tokens and refills `capacity` per minute; a request
-takes one. With Redis, every gateway process shares the buckets (one Lua
-script per check, atomic); without it, or while Redis is unreachable, each
+takes one from every bucket it counts against. With Redis, every gateway
+process shares the buckets (one Lua script per request for all its buckets:
+one round trip, atomic); without it, or while Redis is unreachable, each
 process keeps its own.
 """
 
@@ -52,6 +53,9 @@ def _verdict(capacity: int, tokens: float, allowed: bool) -> Verdict:
     )
 
 
+Buckets = list[tuple[str, int]]  # (key, capacity) of each bucket a request counts against
+
+
 class LocalBuckets:
     """Buckets in this process's memory."""
 
@@ -59,36 +63,46 @@ class LocalBuckets:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, key: str, capacity: int) -> Verdict:
+    def take(self, wanted: Buckets) -> list[Verdict]:
+        """A token from each bucket in `wanted`; the verdict of each, in order."""
         now = time.monotonic()
+        verdicts = []
         with self._lock:
-            tokens, updated = self._buckets.get(key, (float(capacity), now))
-            tokens = min(capacity, tokens + (now - updated) * capacity / WINDOW)
-            allowed = tokens >= 1
-            if allowed:
-                tokens -= 1
-            self._buckets[key] = (tokens, now)
+            for key, capacity in wanted:
+                tokens, updated = self._buckets.get(key, (float(capacity), now))
+                tokens = min(capacity, tokens + (now - updated) * capacity / WINDOW)
+                allowed = tokens >= 1
+                if allowed:
+                    tokens -= 1
+                self._buckets[key] = (tokens, now)
+                verdicts.append(_verdict(capacity, tokens, allowed))
             if len(self._buckets) > 100_000:  # forget idle clients rather than grow without bound
                 self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < WINDOW}
-        return _verdict(capacity, tokens, allowed)
+        return verdicts
 
 
+# KEYS: the buckets; ARGV: now, the window, then each bucket's capacity. Returns allowed, tokens per bucket.
 _TAKE = """
-local capacity = tonumber(ARGV[1])
-local now = tonumber(ARGV[2])
-local rate = capacity / tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
-local tokens = tonumber(state[1]) or capacity
-local updated = tonumber(state[2]) or now
-tokens = math.min(capacity, tokens + math.max(0, now - updated) * rate)
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local result = {}
+for i, key in ipairs(KEYS) do
+  local capacity = tonumber(ARGV[2 + i])
+  local state = redis.call('HMGET', key, 'tokens', 'updated')
+  local tokens = tonumber(state[1]) or capacity
+  local updated = tonumber(state[2]) or now
+  tokens = math.min(capacity, tokens + math.max(0, now - updated) * capacity / window)
+  local allowed = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+    allowed = 1
+  end
+  redis.call('HSET', key, 'tokens', tokens, 'updated', now)
+  redis.call('EXPIRE', key, math.ceil(window * 2))
+  table.insert(result, allowed)
+  table.insert(result, tostring(tokens))
 end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'updated', now)
-redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) * 2))
-return {allowed, tostring(tokens)}
+return result
 """
 
 
@@ -100,13 +114,17 @@ class RedisBuckets:
         self._take = self._client.register_script(_TAKE)
         self._fallback = LocalBuckets()
 
-    def take(self, key: str, capacity: int) -> Verdict:
+    def take(self, wanted: Buckets) -> list[Verdict]:
+        """A token from each bucket in `wanted`, in one round trip; the verdict of each, in order."""
+        keys = [f"lms:rl:{key}" for key, _ in wanted]
         try:
-            allowed, tokens = self._take(keys=[f"lms:rl:{key}"], args=[capacity, time.time(), WINDOW])
+            reply = self._take(keys=keys, args=[time.time(), WINDOW, *(capacity for _, capacity in wanted)])
         except redis.RedisError as exc:
             logger.warning("rate-limit store unavailable; limiting in-process", extra={"error": str(exc)})
-            return self._fallback.take(key, capacity)
-        return _verdict(capacity, float(tokens), bool(allowed))
+            return self._fallback.take(wanted)
+        return [
+            _verdict(capacity, float(reply[2 * i + 1]), bool(reply[2 * i])) for i, (_, capacity) in enumerate(wanted)
+        ]
 
 
 @lru_cache(maxsize=1)
@@ -122,7 +140,8 @@ def check(*, client_ip: str, user_id: int | None, login_email: str | None) -> tu
         checks.append(("user", f"user:{user_id}", settings.RATE_LIMIT_PER_USER))
     if login_email is not None:
         checks.append(("login", f"login:{client_ip}:{login_email.strip().lower()}", settings.RATE_LIMIT_LOGIN))
-    verdicts = [(name, buckets().take(key, capacity)) for name, key, capacity in checks]
+    taken = buckets().take([(key, capacity) for _, key, capacity in checks])
+    verdicts = [(name, verdict) for (name, _, _), verdict in zip(checks, taken, strict=True)]
     refused = [item for item in verdicts if not item[1].allowed]
     if refused:
         return max(refused, key=lambda item: item[1].retry_after)

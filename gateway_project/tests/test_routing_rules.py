@@ -94,13 +94,13 @@ def test_metric_labels_are_route_templates_or_other(path, label):
 def test_a_bucket_allows_its_capacity_then_refuses_with_retry_after():
     buckets = LocalBuckets()
 
-    verdicts = [buckets.take("k", 3) for _ in range(4)]
+    verdicts = [buckets.take([("k", 3)])[0] for _ in range(4)]
 
     assert [v.allowed for v in verdicts] == [True, True, True, False]
     assert [v.remaining for v in verdicts[:3]] == [2, 1, 0]
     assert verdicts[3].retry_after >= 1
     assert verdicts[3].headers()["Retry-After"] == str(verdicts[3].retry_after)
-    assert buckets.take("other", 3).allowed
+    assert buckets.take([("other", 3)])[0].allowed
 
 
 @pytest.fixture
@@ -112,16 +112,28 @@ def test_redis_buckets_are_shared_between_processes(redis_url):
     key = f"test-{uuid.uuid4().hex}"
     first, second = RedisBuckets(redis_url), RedisBuckets(redis_url)  # two gateway processes
 
-    verdicts = [first.take(key, 3), second.take(key, 3), first.take(key, 3), second.take(key, 3)]
+    verdicts = [process.take([(key, 3)])[0] for process in (first, second, first, second)]
 
     assert [v.allowed for v in verdicts] == [True, True, True, False]
     assert verdicts[3].retry_after >= 1
 
 
+@pytest.mark.parametrize("store", ["local", "redis"])
+def test_every_bucket_of_a_request_counts_it_whatever_the_others_say(store, request):
+    buckets = LocalBuckets() if store == "local" else RedisBuckets(request.getfixturevalue("redis_url"))
+    wide, narrow = f"wide-{uuid.uuid4().hex}", f"narrow-{uuid.uuid4().hex}"
+
+    rounds = [buckets.take([(wide, 5), (narrow, 2)]) for _ in range(3)]
+
+    assert [[v.allowed for v in verdicts] for verdicts in rounds] == [[True, True], [True, True], [True, False]]
+    assert [verdicts[0].remaining for verdicts in rounds] == [4, 3, 2]
+    assert [verdict.limit for verdict in rounds[0]] == [5, 2]
+
+
 def test_redis_buckets_fall_back_to_local_limits_when_redis_is_down():
     buckets = RedisBuckets("redis://127.0.0.1:9/0")  # nothing listens there
 
-    verdicts = [buckets.take("k", 2) for _ in range(3)]
+    verdicts = [buckets.take([("k", 2)])[0] for _ in range(3)]
 
     assert [v.allowed for v in verdicts] == [True, True, False]
 
