@@ -81,6 +81,7 @@ GATEWAYS: dict[str, tuple[Argv, dict[str, str]]] = {
 CANDIDATES: dict[str, tuple[str, Argv]] = {
     "bare: sync view + urllib3, gunicorn gthread": ("/sync-urllib3", lambda port: gthread(APP, port)),
     "bare: sync view + urllib3, granian WSGI": ("/sync-urllib3", lambda port: granian(APP, port)),
+    "bare: sync view + httptools, gunicorn gthread": ("/sync-httptools", lambda port: gthread(APP, port)),
     "bare: async view + httpx, uvicorn": ("/async-httpx", lambda port: uvicorn(APP, port)),
     "bare: async view + aiohttp, uvicorn": ("/async-aiohttp", lambda port: uvicorn(APP, port)),
 }

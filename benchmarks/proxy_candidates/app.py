@@ -3,6 +3,8 @@
 Only the forwarding differs between them (no edge features), so the serving
 model and HTTP client can be compared on their own:
   /sync-urllib3/{path}  sync view, one pooled urllib3 pool (WSGI: gunicorn or granian)
+  /sync-httptools/{path} sync view, the gateway's own exchange: kept-alive sockets, httptools parsing
+                        (gateway.connections; WSGI)
   /async-httpx/{path}   async view, one httpx.AsyncClient   (ASGI: uvicorn)
   /async-aiohttp/{path} async view, one aiohttp session      (ASGI: uvicorn)
 UPSTREAM (env) is the base URL forwarded to.
@@ -12,11 +14,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from pathlib import Path
 
 import django
 from django.conf import settings
 
 UPSTREAM = os.environ.get("UPSTREAM", "http://127.0.0.1:8001")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "gateway_project"))  # gateway.connections
 
 if not settings.configured:
     settings.configure(
@@ -36,8 +41,12 @@ from django.http import HttpResponse  # noqa: E402
 from django.urls import path  # noqa: E402
 from ninja import NinjaAPI  # noqa: E402
 
+from gateway.connections import ConnectionPool  # noqa: E402
+
 api = NinjaAPI(docs_url=None, openapi_url=None)
 _pool = urllib3.PoolManager(maxsize=32)
+_address = urllib3.util.parse_url(UPSTREAM)
+_connections = ConnectionPool(_address.scheme, _address.host, _address.port, maxsize=32)
 _httpx: httpx.AsyncClient | None = None
 _aiohttp: aiohttp.ClientSession | None = None
 
@@ -52,6 +61,15 @@ def sync_urllib3(request, rest: str):
         "GET", f"{UPSTREAM}/{rest}?{request.META.get('QUERY_STRING', '')}", headers=_headers(request)
     )
     return HttpResponse(response.data, status=response.status, content_type="application/json")
+
+
+@api.get("/sync-httptools/{path:rest}")
+def sync_httptools(request, rest: str):
+    target = f"/{rest}?{request.META.get('QUERY_STRING', '')}"
+    answer = _connections.exchange(
+        "GET", target, headers=_headers(request), body=None, connect=1.0, read=10.0, until=time.monotonic() + 15
+    )
+    return HttpResponse(answer.body, status=answer.status, content_type="application/json")
 
 
 @api.get("/async-httpx/{path:rest}")
