@@ -107,7 +107,7 @@ def _checked_forward(request: HttpRequest, route: Route) -> HttpResponse:
     user_id = None
     if not route.public:
         try:
-            claims = edge_auth.claims_of(request.headers.get("Authorization", ""))
+            claims = edge_auth.claims_of(request.META.get("HTTP_AUTHORIZATION", ""))
         except edge_auth.Unauthenticated as exc:
             response = json_error(401, ErrorCode.NOT_AUTHENTICATED, str(exc))
             response["WWW-Authenticate"] = 'Bearer realm="api"'

@@ -106,17 +106,25 @@ def forwarded_proto(request: HttpRequest) -> str:
 
 
 def upstream_headers(request: HttpRequest) -> dict[str, str]:
-    """The client's headers minus hop-by-hop ones and any X-User-*, plus X-Forwarded-* and the correlation id."""
-    connection_named = _connection_named([request.headers.get("Connection", "")])
-    headers = {
-        name: value
-        for name, value in request.headers.items()
-        if name.lower() not in NOT_FORWARDED
-        and name.lower() not in connection_named
-        and not name.lower().startswith("x-user-")
-    }
-    previous = request.META.get("HTTP_X_FORWARDED_FOR", "") if settings.NUM_PROXIES else ""
-    address = request.META.get("REMOTE_ADDR", "")
+    """The client's headers minus hop-by-hop ones and any X-User-*, plus X-Forwarded-* and the correlation id.
+
+    Read from META in one pass, named as Django's `request.headers` names them
+    (a third of the cost of going through it, on every proxied request).
+    """
+    meta = request.META
+    connection_named = _connection_named([meta.get("HTTP_CONNECTION", "")])
+    headers = {}
+    for key, value in meta.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").lower()
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            name = key.replace("_", "-").lower()
+        else:
+            continue
+        if name not in NOT_FORWARDED and name not in connection_named and not name.startswith("x-user-"):
+            headers[name.title()] = value
+    previous = meta.get("HTTP_X_FORWARDED_FOR", "") if settings.NUM_PROXIES else ""
+    address = meta.get("REMOTE_ADDR", "")
     headers["X-Forwarded-For"] = f"{previous}, {address}" if previous else address
     headers["X-Forwarded-Proto"] = forwarded_proto(request)
     headers["X-Forwarded-Host"] = request.get_host()
@@ -234,19 +242,24 @@ class UpstreamReply(HttpResponse):
     from_upstream = True  # its 405 is the service's, kept as it is (gateway.envelope)
 
     def __init__(self, answer: Answer) -> None:
-        super().__init__(answer.body, status=answer.status)
-        del self["Content-Type"]
-        self.repeated: list[tuple[str, str]] = []
         connection_named = _connection_named(answer.all("Connection"))
+        first: dict[str, str] = {}  # the first value of each name, as Django keeps them
+        seen: set[str] = set()
+        self.repeated: list[tuple[str, str]] = []
         for name, value in answer.headers:
-            if name.lower() in NOT_RETURNED or name.lower() in connection_named:
+            lowered = name.lower()
+            if lowered in NOT_RETURNED or lowered in connection_named:
                 continue
-            if self.has_header(name):
+            if lowered in seen:
                 self.repeated.append((name, value))
             else:
-                self[name] = value
-        if answer.body and not self.has_header("Content-Length"):
-            self["Content-Length"] = str(len(answer.body))
+                seen.add(lowered)
+                first[name] = value
+        if answer.body and "content-length" not in seen:
+            first["Content-Length"] = str(len(answer.body))
+        super().__init__(answer.body, status=answer.status, headers=first)
+        if "content-type" not in seen:
+            del self["Content-Type"]  # Django's default, which the upstream did not send
 
     def items(self) -> Iterable[tuple[str, str]]:
         return [*super().items(), *((name, value) for name, value in self.repeated if self.has_header(name))]

@@ -48,6 +48,7 @@ def test_head_is_forwarded(gateway, stubs):
 
     assert reply.status == 200
     assert reply.body == b""
+    assert int(reply.headers["Content-Length"]) > 0  # the length of what GET would send, as the service said
     assert [r["method"] for s in ("user", "user_b") for r in stubs[s].requests()] == ["HEAD"]
 
 
