@@ -12,8 +12,9 @@ For `GET /api/user/profile` and a page of 20 of the admin loan list:
   * one connection: p50 / p99 of sequential requests, the targets interleaved
     request by request (in a new random order each round), so the load of
     this shared machine drifts over all of them alike;
-  * 32 connections: `wrk -c32` (when installed), every target in turn, in
-    --rounds rounds; the median round's requests/s, p50 and p99.
+  * 32 connections: `wrk -c32` (when installed), every target in turn (in a
+    new random order each round), in --rounds rounds; the median round's
+    requests/s, p50 and p99.
 Every process is stopped at the end, also on failure. The machine has 2 cores
 shared by the client, the proxies, the services and other people's work:
 figures are noisy; compare the ratios of one run, not figures across runs.
@@ -177,8 +178,10 @@ def many_connections(targets: dict[str, str], token: str, seconds: int, rounds: 
         return None
     runs: dict[str, list[dict[str, float]]] = {label: [] for label in targets}
     for _ in range(rounds):
-        for label, url in targets.items():
-            runs[label].append(wrk(url, token, seconds))
+        order = list(targets)
+        random.shuffle(order)  # no target always follows the same one
+        for label in order:
+            runs[label].append(wrk(targets[label], token, seconds))
     return {label: sorted(values, key=lambda run: run["rps"])[len(values) // 2] for label, values in runs.items()}
 
 
@@ -222,7 +225,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300, help="sequential requests per target (one connection)")
     parser.add_argument("--seconds", type=int, default=2, help="wrk duration of one round per target")
-    parser.add_argument("--rounds", type=int, default=3, help="wrk rounds over every target (the median is kept)")
+    parser.add_argument("--rounds", type=int, default=5, help="wrk rounds over every target (the median is kept)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7", help="Redis for the shared-limits row")
     args = parser.parse_args()
 
