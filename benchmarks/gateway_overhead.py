@@ -1,6 +1,6 @@
 """What the gateway costs: the same endpoints directly, through the gateway (per serving model) and through nginx.
 
-    .venv/bin/python benchmarks/gateway_overhead.py [--requests 300] [--seconds 2] [--rounds 3]
+    .venv/bin/python benchmarks/gateway_overhead.py [--requests 300] [--seconds 2] [--rounds 5]
 
 Starts user_service and loan_service under gunicorn (2 workers, as manage_all
 runs them) on SQLite with 2,000 seeded loans, then, all at once, the gateway
