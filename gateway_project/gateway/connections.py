@@ -69,16 +69,17 @@ class _Reading:
         self.framed = False  # Content-Length or chunked; otherwise the body ends when the connection does
         self.extra = False  # bytes after the answer, never asked for: the connection is not reused
         self.keep_alive = False  # the answer lets the connection carry another request
+        self.status = 0  # of the answer proper, kept when its headers end (stray bytes after it cannot change it)
 
     def on_message_begin(self) -> None:
         self.extra = self.extra or self.complete
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.complete:
+        if self.complete or self.headers_done:  # after the answer, or a chunked body's trailer fields
             return
         text, content = name.decode("latin-1"), value.decode("latin-1")
         lowered = text.lower()
-        chunked = lowered == "transfer-encoding" and "chunked" in content.lower()
+        chunked = lowered == "transfer-encoding" and content.lower().rsplit(",", 1)[-1].strip() == "chunked"
         self.framed = self.framed or chunked or lowered == "content-length"
         self.headers.append((text, content))
 
@@ -87,6 +88,7 @@ class _Reading:
             return
         self.headers_done = True
         self.keep_alive = self.parser.should_keep_alive()  # llhttp forgets it once the answer is complete
+        self.status = self.parser.get_status_code()
         self.complete = self.head_only and not self._interim()
 
     def on_body(self, body: bytes) -> None:
@@ -108,7 +110,7 @@ class _Reading:
 class ConnectionPool:
     """Up to `maxsize` idle kept-alive connections to one instance; more are opened when all are busy."""
 
-    def __init__(self, scheme: str, host: str, port: int | None, *, maxsize: int) -> None:
+    def __init__(self, scheme: str, host: str, port: int | None, *, maxsize: int, max_idle: float = 1.0) -> None:
         self._tls = ssl.create_default_context() if scheme == "https" else None
         default_port = 443 if self._tls else 80
         self._host = host
@@ -116,7 +118,10 @@ class ConnectionPool:
         literal = f"[{host}]" if ":" in host else host  # an IPv6 address in brackets
         self._host_header = literal if self._port == default_port else f"{literal}:{self._port}"
         self._maxsize = maxsize
-        self._idle: list[socket.socket] = []
+        # An idle connection older than this is closed rather than reused: below the services' keep-alive
+        # (gunicorn's 2 s), so the gateway never sends on one the service is closing at that moment.
+        self._max_idle = max_idle
+        self._idle: list[tuple[socket.socket, float]] = []  # with the time.monotonic() each was put back
         self._lock = threading.Lock()
 
     def exchange(
@@ -143,17 +148,18 @@ class ConnectionPool:
         except BaseException:
             sock.close()
             raise
+        reading.parser = None  # the parser and its callbacks refer to each other: let them go now
         if reading.complete and reading.keep_alive and not reading.head_only and not reading.extra:
             self._keep(sock)
         else:
             sock.close()
-        return Answer(reading.parser.get_status_code(), reading.headers, b"".join(reading.body))
+        return Answer(reading.status, reading.headers, b"".join(reading.body))
 
     def close(self) -> None:
         """Close every idle connection."""
         with self._lock:
             idle, self._idle = self._idle, []
-        for sock in idle:
+        for sock, _ in idle:
             sock.close()
 
     def _request(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> bytes:
@@ -167,31 +173,33 @@ class ConnectionPool:
         return "\r\n".join([*lines, "", ""]).encode("latin-1") + (body or b"")
 
     def _idle_socket(self) -> socket.socket | None:
-        """The most recently used idle connection the instance has not closed meanwhile, if any."""
+        """The most recently used idle connection, if it is recent and the instance has not closed it meanwhile."""
         while True:
             with self._lock:
                 if not self._idle:
                     return None
-                sock = self._idle.pop()
+                sock, since = self._idle.pop()
             # an idle connection is readable only when the instance closed it (or sent what was never asked for)
-            if not wait_for_read(sock, timeout=0.0):
+            if time.monotonic() - since < self._max_idle and not wait_for_read(sock, timeout=0.0):
                 return sock
             sock.close()
 
     def _connected(self, timeout: float) -> socket.socket:
         try:
             sock = socket.create_connection((self._host, self._port), timeout=timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._tls is not None:
-                sock = self._tls.wrap_socket(sock, server_hostname=self._host)
         except OSError as exc:
             raise Unreachable(str(exc) or type(exc).__name__) from exc
-        return sock
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return self._tls.wrap_socket(sock, server_hostname=self._host) if self._tls is not None else sock
+        except OSError as exc:
+            sock.close()
+            raise Unreachable(str(exc) or type(exc).__name__) from exc
 
     def _keep(self, sock: socket.socket) -> None:
         with self._lock:
             if len(self._idle) < self._maxsize:
-                self._idle.append(sock)
+                self._idle.append((sock, time.monotonic()))
                 return
         sock.close()
 
@@ -199,8 +207,11 @@ class ConnectionPool:
 def _read_answer(sock: socket.socket, request: bytes, *, head_only: bool, read: float, until: float) -> _Reading:
     """Send `request` and read its answer until it is complete."""
     reading = _Reading(head_only=head_only)
+    left = until - time.monotonic()
+    if left <= 0:  # connecting took what time there was: send nothing rather than a request nobody waits for
+        raise TimedOut("the deadline passed before the request was sent")
     try:
-        sock.settimeout(max(min(read, until - time.monotonic()), 0.001))
+        sock.settimeout(min(read, left))
         sock.sendall(request)
         while not reading.complete:
             left = until - time.monotonic()
@@ -212,7 +223,12 @@ def _read_answer(sock: socket.socket, request: bytes, *, head_only: bool, read: 
                 if reading.headers_done and not reading.framed:
                     return reading  # a body delimited by the end of the connection: whole
                 raise Broken("the upstream closed the connection before its answer was complete")
-            reading.parser.feed_data(data)
+            try:
+                reading.parser.feed_data(data)
+            except httptools.HttpParserError:
+                if not reading.complete:
+                    raise
+                reading.extra = True  # the answer was whole; what followed it is not ours to read
     except TimeoutError as exc:
         raise TimedOut(str(exc) or "timed out") from exc
     except (OSError, httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:

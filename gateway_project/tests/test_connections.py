@@ -179,6 +179,54 @@ def test_bytes_after_the_answer_keep_the_connection_from_being_reused(serve):
     assert server.connections == 2
 
 
+@pytest.mark.parametrize("after", [b"HTTP/1.1 503", b"garbage\r\n\r\n"], ids=["a partial answer", "garbage"])
+def test_what_follows_a_whole_answer_changes_neither_its_status_nor_its_body(serve, after):
+    server, pool = serve(fixed(OK + after))
+
+    first = exchange(pool)
+    second = exchange(pool)
+
+    assert (first.status, first.body, second.status) == (200, b"hello", 200)
+    assert server.connections == 2  # never reused after stray bytes
+
+
+def test_trailer_fields_of_a_chunked_answer_are_not_taken_for_its_headers(serve):
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 9\r\n\r\n"
+    _, pool = serve(fixed(answer))
+
+    reply = exchange(pool)
+
+    assert reply.body == b"ok"
+    assert reply.all("X-Sum") == []
+
+
+def test_an_answer_chunked_then_otherwise_encoded_ends_with_the_connection(serve):
+    _, pool = serve(fixed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nas sent"), close_after=True)
+
+    assert exchange(pool).body == b"as sent"
+
+
+def test_an_idle_connection_kept_too_long_is_not_reused(serve):
+    server, _ = serve(fixed(OK))
+    pool = ConnectionPool("http", "127.0.0.1", server.port, maxsize=4, max_idle=0.2)
+
+    exchange(pool)
+    exchange(pool)
+    time.sleep(0.3)
+    exchange(pool)
+
+    assert server.connections == 2
+
+
+def test_nothing_is_sent_when_the_deadline_passed_while_connecting(serve):
+    server, pool = serve(fixed(OK))
+
+    with pytest.raises(TimedOut):
+        exchange(pool, until=time.monotonic() - 1)
+    time.sleep(0.2)
+    assert server.requests == []
+
+
 def test_an_idle_connection_the_upstream_closed_is_replaced_without_an_error(serve):
     server, pool = serve(fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
     exchange(pool)
