@@ -10,8 +10,9 @@ from contextvars import ContextVar
 HEADER = "X-Correlation-ID"
 META_KEY = "HTTP_X_CORRELATION_ID"
 
+MAX_LENGTH = 128  # the longest client id kept; stores of correlation ids size their columns by it
 # A client's id is kept only if it is short and plain, so it cannot inject into logs.
-_ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_ACCEPTABLE = re.compile(rf"^[A-Za-z0-9._:\-]{{1,{MAX_LENGTH}}}$")
 
 _current: ContextVar[str] = ContextVar("correlation_id", default="")
 

@@ -8,9 +8,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from common import correlation
 from notifications.delivery_policy import CHANNELS
 
-CORRELATION_ID_LENGTH = 128  # common.correlation accepts a client's id up to this long
+CORRELATION_ID_LENGTH = correlation.MAX_LENGTH  # the longest client id common.correlation keeps
 
 
 class Recipient(models.Model):
