@@ -33,11 +33,12 @@ class ThrottledAdminSite(admin.AdminSite):
         if request.method == "POST":
             wait = refused_sign_in_wait(request)
             if wait is not None:
+                seconds = int(wait) + 1
                 response = HttpResponse(
-                    f"Too many sign-in attempts. Try again in {int(wait) + 1} seconds.",
+                    f"Too many sign-in attempts. Try again in {seconds} seconds.",
                     status=429,
                     content_type="text/plain; charset=utf-8",
                 )
-                response["Retry-After"] = str(int(wait) + 1)
+                response["Retry-After"] = str(seconds)
                 return response
         return super().login(request, extra_context)
