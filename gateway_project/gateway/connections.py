@@ -75,7 +75,7 @@ class _Reading:
         self.extra = self.extra or self.complete
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.complete or self.headers_done:  # after the answer, or a chunked body's trailer fields
+        if self.headers_done:  # a chunked body's trailer fields, or what follows the answer
             return
         text, content = name.decode("latin-1"), value.decode("latin-1")
         lowered = text.lower()

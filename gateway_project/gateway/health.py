@@ -113,7 +113,7 @@ def instance_state(instance: Instance) -> dict[str, Any]:
         "status": "up" if up else "down",
         "breaker": breaker,
         "latency_ms": instance.latency_ms,
-        "checked_seconds_ago": round(time.monotonic() - instance.checked_at, 1) if instance.checked_at else None,
+        "checked_seconds_ago": round(time.monotonic() - instance.checked_at, 1) if checked else None,
     }
 
 

@@ -22,6 +22,7 @@ import redis
 from django.utils.datastructures import CaseInsensitiveMapping
 
 from common.testing import test_keys
+from gateway import routing
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -260,7 +261,7 @@ def stubs(gateway):
     close_breakers(gateway)
 
 
-PREFIXES = {"user": "/api/user", "loan": "/api/loan", "notification": "/api/notifications"}
+PREFIXES = {name: prefix for prefix, name in routing.PREFIXES.items()}  # upstream name -> its path prefix
 
 
 def breaker_states(gateway: Gateway) -> dict[str, str]:
