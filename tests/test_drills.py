@@ -103,21 +103,21 @@ def test_broker_down_approvals_succeed_and_notifications_follow(system, people, 
         ]
         assert [reply.status for reply in decisions] == [200, 200, 200]
         time.sleep(1)
-        assert _approved_notices(customer, loans) == {}  # nothing can be sent while the broker is away
+        assert _notices(customer, "loan.approved", loans) == {}  # nothing can be sent while the broker is away
     finally:
         broker.start()
 
     notices = wait_for(
-        lambda: (found := _approved_notices(customer, loans)) and len(found) == 3 and found,
+        lambda: (found := _notices(customer, "loan.approved", loans)) and len(found) == 3 and found,
         timeout=60,
         message="the approval notices after the broker came back",
     )
     assert all(channels == ["email", "in_app"] for channels in notices.values()), notices
 
 
-def _approved_notices(customer, loans) -> dict[int, list[str]]:
-    """loan id → sorted channels of the customer's loan.approved notifications that mention it."""
-    results = customer.api.get("/api/notifications/?kind=loan.approved&page_size=100").data["results"]
+def _notices(customer, kind: str, loans) -> dict[int, list[str]]:
+    """loan id → sorted channels of the customer's `kind` notifications that mention it."""
+    results = customer.api.get(f"/api/notifications/?kind={kind}&page_size=100").data["results"]
     found: dict[int, list[str]] = {}
     for loan in loans:
         channels = sorted(n["channel"] for n in results if f"#{loan['id']}" in n["subject"] + n["body"])
@@ -200,12 +200,7 @@ def test_dropped_database_connections_give_a_clear_503_and_recover_without_resta
     created = request_loan(people)  # writes work again, and the relay still publishes
     assert created.status == 201, created.body
     wait_for(
-        lambda: _created_notices(customer, created.data["id"]) == ["email", "in_app"],
+        lambda: _notices(customer, "loan.created", [created.data]) == {created.data["id"]: ["email", "in_app"]},
         timeout=30,
         message="the new loan's event to flow after the reconnect",
     )
-
-
-def _created_notices(customer, loan_id: int) -> list[str]:
-    results = customer.api.get("/api/notifications/?kind=loan.created&page_size=100").data["results"]
-    return sorted(n["channel"] for n in results if f"#{loan_id}" in n["subject"] + n["body"])

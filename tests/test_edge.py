@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -37,11 +39,17 @@ def _claims(**changes) -> dict:
     return claims | changes
 
 
-def _unsigned(claims: dict) -> str:
-    def part(value: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+def _part(value: dict) -> str:
+    """One JSON part of a JWT, base64url without padding."""
+    return _b64(json.dumps(value).encode())
+
+
+def _unsigned(claims: dict) -> str:
+    return f"{_part({'alg': 'none', 'typ': 'JWT'})}.{_part(claims)}."
 
 
 def _forged_tokens(signing: dict) -> dict[str, str]:
@@ -67,23 +75,15 @@ def _forged_tokens(signing: dict) -> dict[str, str]:
 
 
 def _hs256(claims: dict, secret: bytes, kid: str) -> str:
-    import hashlib
-    import hmac
-
-    def part(value: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
-
-    signing_input = f"{part({'alg': 'HS256', 'typ': 'JWT', 'kid': kid})}.{part(claims)}"
-    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+    signing_input = f"{_part({'alg': 'HS256', 'typ': 'JWT', 'kid': kid})}.{_part(claims)}"
+    return f"{signing_input}.{_b64(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())}"
 
 
 def _tampered(token: str) -> str:
     header, payload, signature = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     claims["role"] = "admin"
-    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    return f"{header}.{forged}.{signature}"
+    return f"{header}.{_part(claims)}.{signature}"
 
 
 def test_every_bad_token_is_a_401_in_the_envelope(system, signing):

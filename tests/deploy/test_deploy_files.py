@@ -238,15 +238,19 @@ def test_the_ingress_reaches_the_gateway_only_and_hpas_scale_gateway_and_worker(
     assert scaled == {"gateway", "notification-worker"}
 
 
-def _k8s_env(manifests: list[dict], workload: str) -> set[str]:
+def _k8s_env(manifests: list[dict], workload: str) -> dict[str, str | None]:
+    """The environment of a workload's container: lms-config's data if it takes it, then its own env on top.
+
+    A variable set from a secret (valueFrom) is there with the value None.
+    """
     config = next(d for d in manifests if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "lms-config")
     for document in manifests:
         if document["kind"] in ("Deployment", "Job") and document["metadata"]["name"] == workload:
             container = pod_spec(document)["containers"][0]
-            names = {item["name"] for item in container.get("env", [])}
+            values: dict[str, str | None] = {}
             if any(ref.get("configMapRef", {}).get("name") == "lms-config" for ref in container.get("envFrom", [])):
-                names |= set(config["data"])
-            return names
+                values |= config["data"]
+            return values | {item["name"]: item.get("value") for item in container.get("env", [])}
     raise AssertionError(f"no workload {workload}")
 
 
@@ -262,7 +266,7 @@ def test_every_variable_the_settings_read_is_set_in_compose_and_kubernetes(compo
         missing = needed - set(environment) - {"LMS_VAR_DIR"}
         assert not missing, f"compose service {name} does not set {sorted(missing)}"
     for name in k8s_names:
-        missing = needed - _k8s_env(manifests, name)
+        missing = needed - _k8s_env(manifests, name).keys()
         assert not missing, f"k8s workload {name} does not set {sorted(missing)}"
     assert secrets_of(package) <= needed  # secrets are never on the allow-list
 
@@ -278,18 +282,11 @@ def test_web_servers_keep_their_heartbeat_files_off_the_read_only_root():
     assert "--worker-tmp-dir /dev/shm" in (DOCKER / "entrypoint.sh").read_text()
 
 
-def _k8s_value(manifests: list[dict], workload: str, name: str) -> str:
-    config = next(d for d in manifests if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "lms-config")
-    document = next(d for d in manifests if d["kind"] == "Deployment" and d["metadata"]["name"] == workload)
-    values = dict(config["data"]) | {e["name"]: e.get("value") for e in pod_spec(document)["containers"][0]["env"]}
-    return values[name]
-
-
 def test_each_hop_trusts_the_proxies_in_front_of_it(compose, manifests):
     # A service's client address is the entry its proxies put in X-Forwarded-For: one hop too few and
     # every client shares the proxy's address (and its login limit); one too many and clients can forge it.
     assert compose["services"]["gateway"]["environment"]["NUM_PROXIES"] == "0"  # published directly
     assert compose["services"]["user-service"]["environment"]["NUM_PROXIES"] == "1"  # behind the gateway
-    assert _k8s_value(manifests, "gateway", "NUM_PROXIES") == "1"  # behind the Ingress
+    assert _k8s_env(manifests, "gateway")["NUM_PROXIES"] == "1"  # behind the Ingress
     for workload in ("user-service", "loan-service", "notification-service"):
-        assert _k8s_value(manifests, workload, "NUM_PROXIES") == "2"  # behind the Ingress and the gateway
+        assert _k8s_env(manifests, workload)["NUM_PROXIES"] == "2"  # behind the Ingress and the gateway
