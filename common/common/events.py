@@ -8,7 +8,7 @@ unknown major version loudly.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import ClassVar
 
@@ -101,9 +101,128 @@ class LoanRejected(LoanEvent):
     event_name: ClassVar[str] = "loan.rejected"
 
 
+class ServicingEvent(Payload):
+    """What every event of a disbursed loan's life says: whose loan, and what is owed after it.
+
+    Money travels as decimal strings, dates as ISO dates. `total_outstanding` is principal,
+    interest and fees still owed; `next_due_date` / `next_due_amount` are what keeps the loan current.
+    """
+
+    loan_id: int
+    customer_id: int
+    agent_id: int
+    total_outstanding: Decimal
+    next_due_date: date | None = None
+    next_due_amount: Decimal = Decimal("0.00")
+
+
+class LoanDisbursed(ServicingEvent):
+    """The lender paid the principal out; the schedule is fixed from this date."""
+
+    event_name: ClassVar[str] = "loan.disbursed"
+
+    principal: Decimal
+    months: int
+    emi: Decimal
+    disbursed_on: date
+    end_date: date
+
+
+class LoanCancelled(ServicingEvent):
+    """An approved loan that was never disbursed within the window was cancelled by an admin."""
+
+    event_name: ClassVar[str] = "loan.cancelled"
+
+    note: str = ""
+
+
+class RepaymentReceived(ServicingEvent):
+    """A repayment was taken; `principal` / `interest` / `fees` are how it was allocated."""
+
+    event_name: ClassVar[str] = "repayment.received"
+
+    transaction_id: int
+    amount: Decimal
+    paid_on: date
+    principal: Decimal
+    interest: Decimal
+    fees: Decimal
+
+
+class RepaymentReversed(ServicingEvent):
+    """A repayment (or a late fee: `kind`) was reversed by an admin; the balances are the corrected ones."""
+
+    event_name: ClassVar[str] = "repayment.reversed"
+
+    transaction_id: int
+    kind: str = "repayment"
+    amount: Decimal
+    on: date
+    note: str = ""
+
+
+class InstalmentDue(ServicingEvent):
+    """A reminder: instalment `instalment` falls due on `due_date` with `amount_due` still to pay."""
+
+    event_name: ClassVar[str] = "instalment.due"
+
+    instalment: int
+    due_date: date
+    amount_due: Decimal
+
+
+class LoanOverdue(ServicingEvent):
+    """Instalment `instalment` fell due on `due_date` and was not paid; sent once per instalment."""
+
+    event_name: ClassVar[str] = "loan.overdue"
+
+    instalment: int
+    due_date: date
+    amount_overdue: Decimal
+    days_past_due: int
+
+
+class LoanClosed(ServicingEvent):
+    """Everything owed is paid."""
+
+    event_name: ClassVar[str] = "loan.closed"
+
+    closed_on: date
+    total_paid: Decimal
+
+
+class LoanWrittenOff(ServicingEvent):
+    """An admin wrote the loan off in arrears; what was written off, by part."""
+
+    event_name: ClassVar[str] = "loan.written_off"
+
+    written_off_on: date
+    principal: Decimal
+    interest: Decimal
+    fees: Decimal
+    days_past_due: int
+    note: str = ""
+
+
 PAYLOADS: dict[str, type[Payload]] = {
     model.event_name: model
-    for model in (UserRegistered, AgentApproved, AgentRejected, LoanCreated, LoanUpdated, LoanApproved, LoanRejected)
+    for model in (
+        UserRegistered,
+        AgentApproved,
+        AgentRejected,
+        LoanCreated,
+        LoanUpdated,
+        LoanApproved,
+        LoanRejected,
+        LoanDisbursed,
+        LoanCancelled,
+        RepaymentReceived,
+        RepaymentReversed,
+        InstalmentDue,
+        LoanOverdue,
+        LoanClosed,
+        LoanWrittenOff,
+    )
 }
 
 

@@ -38,10 +38,18 @@ def _audiences(payload: events.Payload) -> list[Audience]:
     match payload:
         case events.UserRegistered() | events.AgentApproved() | events.AgentRejected():
             return [Audience(payload.user_id, getattr(payload, "role", "agent"))]
-        case events.LoanCreated():
-            return [Audience(payload.customer_id, "customer")]
-        case events.LoanApproved() | events.LoanRejected():
+        case events.LoanApproved() | events.LoanRejected() | events.LoanOverdue() | events.LoanWrittenOff():
             return [Audience(payload.customer_id, "customer"), Audience(payload.agent_id, "agent")]
+        case (
+            events.LoanCreated()
+            | events.LoanDisbursed()
+            | events.LoanCancelled()
+            | events.RepaymentReceived()
+            | events.RepaymentReversed()
+            | events.InstalmentDue()
+            | events.LoanClosed()
+        ):
+            return [Audience(payload.customer_id, "customer")]
     return []
 
 

@@ -225,3 +225,9 @@ def loan_event(kind: type[events.LoanEvent], *, loan_id: int = 12, customer_id: 
         status="APPROVED" if kind is events.LoanApproved else "NEW",
         decided_by=1,
     )
+
+
+def servicing_event(kind: type[events.ServicingEvent], **fields) -> events.ServicingEvent:
+    """A servicing event of loan 12 (customer 3, agent 7), still owing, with its own `fields` added."""
+    owed = {"total_outstanding": "241810.73", "next_due_date": "2025-03-15", "next_due_amount": "4098.49"}
+    return kind(**{"loan_id": 12, "customer_id": 3, "agent_id": 7, **owed, **fields})
