@@ -1,4 +1,4 @@
-"""The Celery app loan_service publishes events with (it runs no tasks of its own)."""
+"""loan_service's Celery app: the outbox relay publishes events with it; its worker runs loans.tasks."""
 
 import os
 
@@ -8,3 +8,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loan_service.settings")
 
 app = Celery("loan_service")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

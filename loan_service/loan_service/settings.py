@@ -3,6 +3,7 @@
 from decimal import Decimal
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from common.celery_config import COMMON_CELERY_SETTINGS, broker_settings
@@ -20,6 +21,7 @@ from common.env import (
     var_dir,
 )
 from common.logging import logging_config
+from loans.fees import parse_late_fee
 from loans.schedule import parse_rate_tiers
 
 SERVICE_NAME = "loan_service"
@@ -88,11 +90,38 @@ LOAN_MIN_PRINCIPAL = Decimal(env_str("LOAN_MIN_PRINCIPAL", "10000.00"))  # small
 LOAN_MAX_PRINCIPAL = Decimal(env_str("LOAN_MAX_PRINCIPAL", "100000000.00"))  # largest principal lent
 LOAN_MAX_MONTHS = env_int("LOAN_MAX_MONTHS", 480)  # longest term in months
 
+# --- Servicing (after approval) -------------------------------------------------
+# An approved loan not disbursed within this many days of its approval may be cancelled.
+LOAN_DISBURSE_WITHIN_DAYS = env_int("LOAN_DISBURSE_WITHIN_DAYS", 30)
+LOAN_WRITE_OFF_MIN_DPD = env_int("LOAN_WRITE_OFF_MIN_DPD", 90)  # days past due before a loan may be written off
+LOAN_LATE_FEE_GRACE_DAYS = env_int("LOAN_LATE_FEE_GRACE_DAYS", 5)  # days past due before the late fee is charged
+try:
+    # One fee per late instalment: a flat amount ("25.00") or a percentage of what is overdue ("2%").
+    LOAN_LATE_FEE = parse_late_fee(env_str("LOAN_LATE_FEE", "25.00"))
+except ValueError as error:
+    raise ImproperlyConfigured(f"LOAN_LATE_FEE {error}") from None
+LOAN_REMINDER_DAYS_BEFORE = env_int("LOAN_REMINDER_DAYS_BEFORE", 3)  # instalment.due this many days before
+LOAN_DAILY_JOB_BATCH = env_int("LOAN_DAILY_JOB_BATCH", 2000)  # loans locked per transaction by the daily job
+# Statements (PDF) go to Django's default storage: this folder unless STORAGES is changed to a django-storages backend.
+MEDIA_ROOT = env_str("LOAN_MEDIA_ROOT", str(VAR_DIR / "media" / SERVICE_NAME))
+MEDIA_URL = "media/"
+IDEMPOTENCY_KEY_TTL_SECONDS = env_int(
+    "IDEMPOTENCY_KEY_TTL_SECONDS", 86400
+)  # a repeated Idempotency-Key replays this long
+
 # --- Events -------------------------------------------------------------------
 globals().update(broker_settings(VAR_DIR))
 globals().update(COMMON_CELERY_SETTINGS)
 CELERY_APP = "loan_service.celery.app"
 OUTBOX_RELAY_INTERVAL = env_float("OUTBOX_RELAY_INTERVAL", 0.2)  # seconds between relay passes when idle
+# loan_service's own worker (queue "loans") runs statements and the daily job; beat starts the job each day.
+CELERY_TASK_DEFAULT_QUEUE = "loans"
+LOAN_DAILY_JOB_HOUR = env_int("LOAN_DAILY_JOB_HOUR", 0)  # UTC hour the daily job runs (minute 15)
+CELERY_BEAT_SCHEDULE = {
+    "run-daily": {"task": "loans.run_daily", "schedule": crontab(hour=LOAN_DAILY_JOB_HOUR, minute=15)},
+    "requeue-statements": {"task": "loans.requeue_statements", "schedule": 300.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "loan_service-beat-schedule")
 
 LOGGING = logging_config(SERVICE_NAME, env_str("LOG_LEVEL", "INFO"))
 

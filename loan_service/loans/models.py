@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from decimal import Decimal
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from loans import schedule
+from loans import ledger, schedule
+from loans.schedule import ZERO
+
+STATUSES = ["NEW", "APPROVED", "REJECTED", "CANCELLED", "DISBURSED", "CLOSED", "WRITTEN_OFF"]
+SERVICED = ["DISBURSED", "CLOSED", "WRITTEN_OFF"]  # paid out: has a schedule, transactions and balances
 
 
 class LoanStatusCount(models.Model):
@@ -20,7 +25,7 @@ class LoanStatusCount(models.Model):
     the request; one row per status makes the admin list's `count` a primary-key read.
     """
 
-    status = models.CharField(max_length=8, primary_key=True)
+    status = models.CharField(max_length=16, primary_key=True)
     count = models.BigIntegerField(default=0)
 
     class Meta:
@@ -54,6 +59,10 @@ class Loan(models.Model):
         NEW = "NEW"
         APPROVED = "APPROVED"
         REJECTED = "REJECTED"
+        CANCELLED = "CANCELLED"
+        DISBURSED = "DISBURSED"
+        CLOSED = "CLOSED"
+        WRITTEN_OFF = "WRITTEN_OFF"
 
     # Ids from user_service: no foreign keys across services.
     customer_id = models.BigIntegerField()
@@ -64,12 +73,33 @@ class Loan(models.Model):
     emi = models.DecimalField(max_digits=14, decimal_places=2)
     amount = models.DecimalField(max_digits=16, decimal_places=2, help_text="Total payable.")
     total_interest = models.DecimalField(max_digits=16, decimal_places=2)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.NEW)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     start_date = models.DateField(null=True, blank=True)
     end_date = models.DateField(null=True, blank=True)
     decided_by = models.BigIntegerField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.CharField(max_length=500, blank=True, default="")
+    # Servicing: set at disbursement, then the stored result of ledger.replay() over the transactions.
+    disbursed_on = models.DateField(null=True, blank=True)
+    disbursed_by = models.BigIntegerField(null=True, blank=True)
+    outstanding_principal = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    outstanding_interest = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    outstanding_fees = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    total_outstanding = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    overpaid = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO, help_text="Paid beyond the payoff.")
+    # As of the last replay or daily job (at most a day old): what keeps the loan current, how late it is.
+    next_due_date = models.DateField(null=True, blank=True)
+    next_due_amount = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    days_past_due = models.PositiveIntegerField(default=0)
+    closed_on = models.DateField(null=True, blank=True)
+    cancelled_on = models.DateField(null=True, blank=True)
+    written_off_on = models.DateField(null=True, blank=True)
+    written_off_principal = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    written_off_interest = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    written_off_fees = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    servicing_note = models.CharField(
+        max_length=500, blank=True, default="", help_text="Why it was cancelled or written off."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -80,7 +110,8 @@ class Loan(models.Model):
         history_user_id_field=models.BigIntegerField(null=True, blank=True),
         history_user_getter=lambda historical: historical.history_user_id,
         history_user_setter=lambda historical, user_id: setattr(historical, "history_user_id", user_id),
-        excluded_fields=["updated_at"],
+        # Arrears move with the calendar (the daily job): they are not changes of the loan.
+        excluded_fields=["updated_at", "next_due_date", "next_due_amount", "days_past_due"],
     )
 
     class Meta:
@@ -91,9 +122,15 @@ class Loan(models.Model):
             models.Index(fields=["customer_id", "-created_at", "-id"], name="loan_customer_newest"),
             models.Index(fields=["agent_id", "-created_at", "-id"], name="loan_agent_newest"),
             models.Index(fields=["principal"], name="loan_principal"),
+            # ?overdue=true&min_dpd=N: the few late loans, most late first.
+            models.Index(
+                fields=["-days_past_due", "-created_at", "-id"],
+                name="loan_overdue",
+                condition=Q(days_past_due__gt=0),
+            ),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["NEW", "APPROVED", "REJECTED"]), name="loan_status_valid"),
+            models.CheckConstraint(condition=Q(status__in=STATUSES), name="loan_status_valid"),
             models.CheckConstraint(condition=Q(principal__gt=0), name="loan_principal_positive"),
             models.CheckConstraint(condition=Q(months__gt=0), name="loan_months_positive"),
             models.CheckConstraint(
@@ -102,9 +139,20 @@ class Loan(models.Model):
                 name="loan_decision_iff_decided",
             ),
             models.CheckConstraint(
-                condition=Q(status="APPROVED", start_date__isnull=False, end_date__isnull=False)
-                | (~Q(status="APPROVED") & Q(start_date__isnull=True, end_date__isnull=True)),
+                condition=Q(status__in=["NEW", "REJECTED"], start_date__isnull=True, end_date__isnull=True)
+                | (~Q(status__in=["NEW", "REJECTED"]) & Q(start_date__isnull=False, end_date__isnull=False)),
                 name="loan_dates_iff_approved",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=SERVICED, disbursed_on__isnull=False)
+                | (~Q(status__in=SERVICED) & Q(disbursed_on__isnull=True)),
+                name="loan_disbursed_iff_serviced",
+            ),
+            # Not also "total = the sum of the three": SQLite keeps decimals as floats, where sums are inexact.
+            models.CheckConstraint(
+                condition=Q(outstanding_principal__gte=0, outstanding_interest__gte=0, outstanding_fees__gte=0)
+                & Q(total_outstanding__gte=0),
+                name="loan_outstanding_not_negative",
             ),
         ]
 
@@ -140,6 +188,142 @@ class Loan(models.Model):
         self.status = self.Status.REJECTED
         self.decided_by, self.decided_at, self.decision_note = by, at, note
 
+    @property
+    def is_serviced(self) -> bool:
+        return self.status in SERVICED
+
 
 # Every stored field of a loan, in table order (no foreign keys or db_column: names are the columns).
 LOAN_FIELDS = [field.name for field in Loan._meta.concrete_fields]
+
+
+class Instalment(models.Model):
+    """One row of a disbursed loan's schedule: what is due and paid, by part (ledger.replay's result).
+
+    The three *_on dates are the daily job's own bookkeeping, so that each reminder, overdue
+    notice and late fee happens once per instalment however often the job runs.
+    """
+
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="instalments")
+    number = models.PositiveSmallIntegerField()
+    due_date = models.DateField()
+    principal_due = models.DecimalField(max_digits=16, decimal_places=2)
+    interest_due = models.DecimalField(max_digits=16, decimal_places=2)
+    fee_due = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    principal_paid = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    interest_paid = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    fee_paid = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    paid_off_on = models.DateField(null=True, blank=True)
+    reminder_sent_on = models.DateField(null=True, blank=True)
+    overdue_notified_on = models.DateField(null=True, blank=True)
+    late_fee_charged_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["loan_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["loan", "number"], name="instalment_number_unique"),
+            models.CheckConstraint(
+                condition=Q(principal_paid__gte=0, interest_paid__gte=0, fee_paid__gte=0)
+                & Q(principal_paid__lte=F("principal_due"), interest_paid__lte=F("interest_due"))
+                & Q(fee_paid__lte=F("fee_due")),
+                name="instalment_paid_within_due",
+            ),
+        ]
+        indexes = [
+            # The daily job's scans and the per-loan arrears: unpaid instalments only.
+            models.Index(fields=["due_date"], name="instalment_unpaid_due", condition=Q(paid_off_on__isnull=True)),
+            models.Index(
+                fields=["loan", "due_date"], name="instalment_unpaid_loan", condition=Q(paid_off_on__isnull=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Loan #{self.loan_id} instalment {self.number}"
+
+    @property
+    def unpaid(self) -> Decimal:
+        return (
+            self.principal_due
+            - self.principal_paid
+            + self.interest_due
+            - self.interest_paid
+            + self.fee_due
+            - self.fee_paid
+        )
+
+
+class LoanTransaction(models.Model):
+    """A money movement on a loan. Never changed but to mark it reversed and to store its allocation."""
+
+    class Kind(models.TextChoices):
+        DISBURSEMENT = "disbursement"
+        REPAYMENT = "repayment"
+        FEE = "fee"
+        REVERSAL = "reversal"
+        WRITE_OFF = "write_off"
+
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="transactions")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.DecimalField(max_digits=16, decimal_places=2)
+    on = models.DateField(help_text="Value date.")
+    instalment_number = models.PositiveSmallIntegerField(null=True, blank=True, help_text="A fee's instalment.")
+    note = models.CharField(max_length=500, blank=True, default="")
+    created_by = models.BigIntegerField(null=True, blank=True, help_text="user_service id; empty for the daily job.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    reversal_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    )
+    reversed_at = models.DateTimeField(null=True, blank=True)
+    # The allocation the last replay gave it (a fee: what it charged; a write-off: what was written off).
+    principal_portion = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    interest_portion = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    fee_portion = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    overpaid_portion = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+
+    class Meta:
+        ordering = ["on", "id"]
+        indexes = [models.Index(fields=["loan", "on", "id"], name="transaction_loan_on")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="transaction_amount_positive"),
+            models.CheckConstraint(condition=Q(kind__in=ledger.KINDS), name="transaction_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind="reversal", reversal_of__isnull=False) | (~Q(kind="reversal") & Q(reversal_of=None)),
+                name="transaction_reversal_names_its_original",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} on {self.on} (loan #{self.loan_id})"
+
+    @property
+    def is_reversed(self) -> bool:
+        return self.reversed_at is not None
+
+
+class Statement(models.Model):
+    """A PDF statement of a loan, rendered by loan_service's Celery worker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        READY = "ready"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="statements")
+    requested_by = models.BigIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    file = models.FileField(upload_to="statements/%Y/%m/", blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    queued_at = models.DateTimeField(default=timezone.now)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["queued_at"], name="statement_queued", condition=Q(status="queued")),
+        ]
+
+    def __str__(self) -> str:
+        return f"Statement {self.id} of loan #{self.loan_id} ({self.status})"

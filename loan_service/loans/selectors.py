@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.db.models import QuerySet
 
+from common.errors import InvalidInput
 from common.permissions import ADMIN, CUSTOMER, is_approved_agent
-from loans.errors import LoanNotFound
-from loans.models import LOAN_FIELDS, Loan
+from loans import ledger, servicing
+from loans.errors import LoanNotActive, LoanNotFound
+from loans.models import LOAN_FIELDS, Loan, LoanTransaction
 
 # Fields a history entry reports: the ids (the loan's, its customer's and agent's) and the row's
 # own timestamps are not "changes".
-HISTORY_FIELDS = [
-    name for name in LOAN_FIELDS if name not in {"id", "customer_id", "agent_id", "created_at", "updated_at"}
-]
+# Nor are the arrears, which move with the calendar and are not kept in the history.
+NOT_CHANGES = {"id", "customer_id", "agent_id", "created_at", "updated_at", "next_due_date", "next_due_amount"}
+HISTORY_FIELDS = [name for name in LOAN_FIELDS if name not in NOT_CHANGES | {"days_past_due"}]
 
 
 def list_loans(
-    *, status: str | None = None, customer_id: int | None = None, agent_id: int | None = None, ordering: str = ""
+    *,
+    status: str | None = None,
+    customer_id: int | None = None,
+    agent_id: int | None = None,
+    ordering: str = "",
+    overdue: bool | None = None,
+    min_dpd: int | None = None,
 ) -> QuerySet[Loan]:
-    """All loans for admins and approved agents, filtered; newest first unless `ordering` says otherwise."""
+    """All loans for admins and approved agents, filtered; newest first unless `ordering` says otherwise.
+
+    `overdue` (true: some instalment is late, false: none is) and `min_dpd` filter on the days past
+    due kept by the replays and the daily job (at most a day old).
+    """
     loans = Loan.objects.all()
     if status:
         loans = loans.filter(status=status)
@@ -26,17 +40,23 @@ def list_loans(
         loans = loans.filter(customer_id=customer_id)
     if agent_id is not None:
         loans = loans.filter(agent_id=agent_id)
+    if overdue is not None:
+        loans = loans.filter(days_past_due__gt=0) if overdue else loans.filter(days_past_due=0)
+    if min_dpd:
+        loans = loans.filter(days_past_due__gte=min_dpd)
     if ordering:
         loans = loans.order_by(ordering, "-id" if ordering.startswith("-") else "id")
-    if customer_id is None and agent_id is None:
+    if customer_id is None and agent_id is None and overdue is None and not min_dpd:
         # Filtered by status alone: the total is the kept count, not a scan of the index.
         loans = loans.counted_by_status([status] if status else Loan.Status.values)
     return loans
 
 
-def list_loans_for_customer(*, customer_id: int, status: str | None = None) -> QuerySet[Loan]:
+def list_loans_for_customer(
+    *, customer_id: int, status: str | None = None, overdue: bool | None = None, min_dpd: int | None = None
+) -> QuerySet[Loan]:
     """A customer's own loans, newest first."""
-    return list_loans(customer_id=customer_id, status=status)
+    return list_loans(customer_id=customer_id, status=status, overdue=overdue, min_dpd=min_dpd)
 
 
 def get_loan_for(user, loan_id: int) -> Loan:
@@ -82,3 +102,20 @@ def history_of(loan: Loan) -> list[dict]:
         )
         previous = record
     return entries
+
+
+def transactions_of(loan: Loan, *, kind: str | None = None) -> QuerySet[LoanTransaction]:
+    """A loan's transactions in value-date order (then as recorded), reversed ones included."""
+    rows = loan.transactions.select_related("reversal_of").order_by("on", "id")
+    return rows.filter(kind=kind) if kind else rows
+
+
+def payoff_of(loan: Loan, on: date) -> ledger.Allocation:
+    """What closes `loan` on `on`, by part; only a DISBURSED loan has one, and only from its last transaction on."""
+    if loan.status != Loan.Status.DISBURSED:
+        raise LoanNotActive("Only a DISBURSED loan has a payoff amount.")
+    transactions = list(loan.transactions.all())
+    latest = max(tx.on for tx in transactions)
+    if on < latest:
+        raise InvalidInput.on("date", f"Must not be before the loan's last transaction ({latest.isoformat()}).")
+    return servicing.state_of(loan, transactions).settlement(on)

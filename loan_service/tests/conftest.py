@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
+from datetime import date, datetime, time
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from common.testing import skip_unless_postgres, test_keys
-from loans import customers, services
+from loans import customers, schedule, services, servicing
+from loans.models import Loan
 
 CUSTOMER_ID, OTHER_CUSTOMER_ID, AGENT_ID, PENDING_AGENT_ID, ADMIN_ID = 3, 4, 7, 8, 1
 
@@ -139,3 +143,33 @@ def other_customer_api():
 def new_loan(db):
     """A NEW loan of 200,000.00 over 60 months for CUSTOMER_ID, requested by AGENT_ID."""
     return services.create_loan(agent_id=AGENT_ID, customer_id=CUSTOMER_ID, principal=Decimal("200000.00"), months=60)
+
+
+def months_ago(count: int) -> date:
+    """The day `count` calendar months before today (clamped like the schedule's due dates)."""
+    return schedule.add_months(timezone.localdate(), -count)
+
+
+def disbursed(
+    *, principal: str = "10000.00", months: int = 12, on: date | None = None, customer_id: int = CUSTOMER_ID
+) -> Loan:
+    """A loan created, approved (dated back to `on`) and disbursed on `on` (default 13 months ago)."""
+    on = on or months_ago(13)
+    loan = services.create_loan(agent_id=AGENT_ID, customer_id=customer_id, principal=Decimal(principal), months=months)
+    services.decide_loan(loan_id=loan.id, admin_id=ADMIN_ID, status="APPROVED")
+    approved_at = timezone.make_aware(datetime.combine(on, time(9)))
+    Loan.objects.filter(pk=loan.id).update(decided_at=approved_at)
+    return servicing.disburse_loan(loan_id=loan.id, admin_id=ADMIN_ID, on=on)
+
+
+@pytest.fixture
+def make_disbursed(db):
+    return disbursed
+
+
+def repay(api: Api, loan_id: int, amount, on: date | None = None, *, key: str | None = None):
+    """POST a repayment with a fresh Idempotency-Key (or `key`)."""
+    body = {"amount": str(amount)} | ({"date": on.isoformat()} if on else {})
+    return api.post(
+        f"/api/loan/{loan_id}/repayments", body, format="json", HTTP_IDEMPOTENCY_KEY=key or str(uuid.uuid4())
+    )

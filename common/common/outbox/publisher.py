@@ -26,9 +26,15 @@ def publish(payload: Payload) -> Envelope:
     """
     if not transaction.get_connection().in_atomic_block:
         raise OutsideTransaction("publish() must run inside transaction.atomic()")
+    row = envelope_row(payload)
+    row.save(force_insert=True)
+    return Envelope.model_validate(row.message)
+
+
+def envelope_row(payload: Payload) -> OutboxMessage:
+    """An unsaved outbox row for `payload`: for writing many events in one bulk_create, in the caller's transaction."""
     envelope = Envelope.wrap(payload, correlation_id=get_correlation_id())
-    OutboxMessage.objects.create(event_id=envelope.event_id, name=envelope.name, message=envelope.to_message())
-    return envelope
+    return OutboxMessage(event_id=envelope.event_id, name=envelope.name, message=envelope.to_message())
 
 
 def relay_pending(celery_app, *, batch_size: int = 100) -> int:

@@ -28,6 +28,19 @@ from loans.api.serializers import (
 )
 from loans.models import Loan
 
+# What a history entry's `change` can say: origination, then the servicing use cases.
+HISTORY_CHANGES = [
+    "created",
+    "updated",
+    "approved",
+    "rejected",
+    "disbursed",
+    "cancelled",
+    "repayment",
+    "reversal",
+    "written_off",
+]
+
 
 class CreateLoanView(APIView):
     permission_classes = [IsApprovedAgent]
@@ -87,6 +100,8 @@ class ListLoansView(APIView):
         ordering = serializers.ChoiceField(
             choices=["created_at", "-created_at", "principal", "-principal"], required=False, default=""
         )
+        overdue = serializers.BooleanField(required=False, allow_null=True, default=None)
+        min_dpd = serializers.IntegerField(min_value=0, max_value=100_000, required=False)
 
     @extend_schema(parameters=[FilterSerializer, PageParams], responses={200: LoanPageOutput})
     def get(self, request):
@@ -99,6 +114,8 @@ class ListCustomerLoansView(APIView):
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=Loan.Status.values, required=False)
+        overdue = serializers.BooleanField(required=False, allow_null=True, default=None)
+        min_dpd = serializers.IntegerField(min_value=0, max_value=100_000, required=False)
 
     @extend_schema(parameters=[FilterSerializer, PageParams], responses={200: LoanPageOutput})
     def get(self, request):
@@ -131,7 +148,7 @@ class LoanHistoryView(APIView):
     class EntryOutput(serializers.Serializer):
         changed_at = serializers.DateTimeField()
         changed_by = serializers.IntegerField(allow_null=True)
-        change = serializers.ChoiceField(choices=["created", "updated", "approved", "rejected"])
+        change = serializers.ChoiceField(choices=HISTORY_CHANGES)
         status = serializers.CharField()
         fields = serializers.DictField(child=serializers.ListField(child=LoanValueField(allow_null=True)))
 

@@ -24,6 +24,8 @@ TERMS = [6, 12, 24, 36, 60, 120, 240]
 SEED_ADMIN_ID = 1
 COLUMNS = [name for name in LOAN_FIELDS if name != "id"]  # the database numbers the rows
 STATUS = COLUMNS.index("status")
+# The servicing fields of a loan never disbursed: their model defaults (zero balances, no dates).
+DEFAULTS = {field.name: field.get_default() for field in Loan._meta.concrete_fields}
 # What a history row copies of the loan (Loan.history leaves some fields out), in table order.
 COPIED = [name for name in LOAN_FIELDS if name in {field.name for field in Loan.history.model._meta.concrete_fields}]
 # A "created" entry shows the loan as the agent made it: NEW and undecided.
@@ -88,9 +90,25 @@ class Command(BaseCommand):
                 status, end = Loan.Status.APPROVED, schedule.add_months(start, months)
             else:
                 status, note = Loan.Status.REJECTED, "seeded"
-        customer_id, agent_id = rng.randint(1, customers), 10_000 + rng.randint(1, agents)
-        money = (principal, rate, months, cost.emi, cost.amount, cost.total_interest)
-        return (customer_id, agent_id, *money, status.value, start, end, decided_by, decided_at, note, created, created)
+        values = {
+            "customer_id": rng.randint(1, customers),
+            "agent_id": 10_000 + rng.randint(1, agents),
+            "principal": principal,
+            "interest": rate,
+            "months": months,
+            "emi": cost.emi,
+            "amount": cost.amount,
+            "total_interest": cost.total_interest,
+            "status": status.value,
+            "start_date": start,
+            "end_date": end,
+            "decided_by": decided_by,
+            "decided_at": decided_at,
+            "decision_note": note,
+            "created_at": created,
+            "updated_at": created,
+        }
+        return tuple(values[name] if name in values else DEFAULTS[name] for name in COLUMNS)
 
     def _insert(self, rows: list[tuple]) -> None:
         loans = connection.ops.quote_name(Loan._meta.db_table)
