@@ -44,6 +44,7 @@ class Service:
     has_database: bool = True
     relay: bool = False  # runs `manage.py relay_outbox` (it publishes events)
     worker_queues: str = ""  # runs a Celery worker on these queues
+    worker_concurrency: int = 2  # pool processes of that worker
     beat: bool = False  # runs Celery beat (periodic tasks)
 
     @property
@@ -61,7 +62,8 @@ class Service:
 
 SERVICES = [
     Service("user_service", "user", 1, relay=True),
-    Service("loan_service", "loan", 2, relay=True),
+    # Statements and the daily job: one pool process is enough, and keeps `up` and the e2e system small.
+    Service("loan_service", "loan", 2, relay=True, worker_queues="loans", worker_concurrency=1, beat=True),
     Service("notification_service", "notification", 3, worker_queues="events,notifications", beat=True),
     Service("gateway_project", "gateway", 0, has_database=False),
 ]
@@ -211,7 +213,7 @@ def web_argv(service: Service, port: int, env: dict[str, str]) -> list[str]:
 def plan(
     base_port: int, var: Path, *, extra_env: dict | None = None, only: set[str] | None = None
 ) -> list[ProcessSpec]:
-    """Every process of the system: web servers, outbox relays and the Celery worker."""
+    """Every process of the system: web servers, outbox relays, Celery workers and beats."""
     specs = []
     for service in existing_services():
         if only is not None and service.label not in only:
@@ -251,7 +253,11 @@ def plan(
                         "--loglevel",
                         "INFO",
                         "--concurrency",
-                        "2",
+                        str(service.worker_concurrency),
+                        # Its own node name: workers of several services share one broker, and a ping
+                        # (`inspect ping -d`) must reach this one.
+                        "--hostname",
+                        f"{service.name}@%h",
                         "--without-gossip",
                         "--without-mingle",
                     ],
@@ -555,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    up = commands.add_parser("up", help="set up and run every service, the relays and the worker")
+    up = commands.add_parser("up", help="set up and run every service, the relays, the workers and the beats")
     up.add_argument("--base-port", type=int, default=8000, help="gateway port; services use the next three")
     up.set_defaults(handler=command_up)
 

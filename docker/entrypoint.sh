@@ -11,8 +11,10 @@ case "$command" in
       --workers "${WEB_WORKERS:-2}" --worker-class "${GUNICORN_WORKER_CLASS:-gthread}" --threads "${WEB_THREADS:-8}" \
       --graceful-timeout 10 --timeout 30 --worker-tmp-dir /dev/shm --access-logfile - --access-logformat '' "$@" ;;
   worker)
+    # Node name <service>@<host>: workers of every service share the broker, so a ping names its node.
     exec celery -A "${SERVICE}.celery" worker -Q "${WORKER_QUEUES:-events,notifications}" \
-      --concurrency "${WORKER_CONCURRENCY:-2}" --without-gossip --without-mingle --loglevel "${LOG_LEVEL:-INFO}" "$@" ;;
+      --concurrency "${WORKER_CONCURRENCY:-2}" --hostname "${SERVICE}@%h" \
+      --without-gossip --without-mingle --loglevel "${LOG_LEVEL:-INFO}" "$@" ;;
   beat)
     exec celery -A "${SERVICE}.celery" beat --loglevel "${LOG_LEVEL:-INFO}" -s "${LMS_VAR_DIR}/beat-schedule" "$@" ;;
   relay)

@@ -3,14 +3,16 @@
 It is run exactly as a person runs it, in its own state folder, and stopped
 with SIGTERM (what Ctrl-C and a service manager send): the whole system must
 come up, a signup must travel through the outbox relay, the file-system
-broker and the Celery worker into a notification, and after the stop no
-process of it may be left.
+broker and the notification worker into a notification, loan_service's own
+worker and beat must run on the same broker, and after the stop no process
+of it may be left.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -50,6 +52,29 @@ def _processes_of(var: Path) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def _command_lines(var: Path) -> list[str]:
+    lines = []
+    for pid in _processes_of(var):
+        try:
+            lines.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return lines
+
+
+def _logged(log: Path, label: str, text: str) -> bool:
+    """Whether the process labelled `label` wrote a line containing `text` to `up`'s log."""
+    return any(line.startswith(f"{label} ") and text in line for line in log.read_text().splitlines())
+
+
+def _ping(var: Path, service: str) -> str:
+    """`celery inspect ping` to that service's worker node, through the file-system broker under `var`."""
+    env = {**_embedded_env(var), "DJANGO_SETTINGS_MODULE": f"{service}.settings"}
+    node = f"{service}@{socket.gethostname()}"
+    argv = [sys.executable, "-m", "celery", "-A", f"{service}.celery", "inspect", "ping", "-d", node, "--timeout", "10"]
+    return subprocess.run(argv, cwd=ROOT / service, env=env, capture_output=True, text=True, check=False).stdout
 
 
 @pytest.fixture
@@ -100,7 +125,25 @@ def test_up_runs_the_whole_system_on_the_embedded_default_and_sigterm_stops_ever
         message="the welcome notification delivered by the worker",
     )
     assert {n["channel"] for n in welcome} == {"in_app", "email"}
-    assert len(_processes_of(folder / "var")) >= 7  # four web servers, two relays, the worker (and its pool)
+
+    # loan_service's worker (queue "loans") and beat: started, on the broker, answering by their own node name
+    wait_for(
+        lambda: _logged(output, "loan-worker", f"loan_service@{socket.gethostname()} ready.")
+        and _logged(output, "loan-beat", "beat: Starting"),
+        timeout=30,
+        message="the loan worker ready and the loan beat started",
+    )
+    assert "pong" in _ping(folder / "var", "loan_service")
+    commands = _command_lines(folder / "var")
+    for expected in (
+        "-A loan_service.celery worker -Q loans",
+        "-A loan_service.celery beat",
+        "-A notification_service.celery worker -Q events,notifications",
+        "-A notification_service.celery beat",
+    ):
+        assert any(expected in command for command in commands), expected
+    # four web servers and a worker each, two relays, two Celery workers and their pools (1 + 2), two beats
+    assert len(commands) >= 17
 
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)

@@ -12,13 +12,18 @@ import kubernetes_validate
 import pytest
 import yaml
 
+import manage_all
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 K8S_VERSION = "1.31.0"
 SERVICES = {
     # settings package → (compose services, k8s workloads) that run it
     "user_service": (["user-service", "user-relay", "user-migrate"], ["user-service", "user-relay", "user-migrate"]),
-    "loan_service": (["loan-service", "loan-relay", "loan-migrate"], ["loan-service", "loan-relay", "loan-migrate"]),
+    "loan_service": (
+        ["loan-service", "loan-relay", "loan-worker", "loan-beat", "loan-migrate"],
+        ["loan-service", "loan-relay", "loan-worker", "loan-beat", "loan-migrate"],
+    ),
     "notification_service": (
         ["notification-service", "notification-worker", "notification-beat", "notification-migrate"],
         ["notification-service", "notification-worker", "notification-beat", "notification-migrate"],
@@ -143,6 +148,7 @@ def test_every_manifest_is_valid_kubernetes(manifests):
         "Ingress",
         "Job",
         "HorizontalPodAutoscaler",
+        "PersistentVolumeClaim",
     }
 
 
@@ -171,7 +177,7 @@ def test_every_long_running_web_service_has_a_health_check_and_a_restart_policy(
             assert service["restart"] == "no"
             continue
         assert service.get("restart") == "unless-stopped", name
-        if service.get("command") == ["web"] or name in ("postgres", "redis", "notification-worker"):
+        if service.get("command") in (["web"], ["worker"]) or name in ("postgres", "redis"):
             assert "healthcheck" in service, name
 
 
@@ -290,3 +296,102 @@ def test_each_hop_trusts_the_proxies_in_front_of_it(compose, manifests):
     assert _k8s_env(manifests, "gateway")["NUM_PROXIES"] == "1"  # behind the Ingress
     for workload in ("user-service", "loan-service", "notification-service"):
         assert _k8s_env(manifests, workload)["NUM_PROXIES"] == "2"  # behind the Ingress and the gateway
+
+
+WORKERS = [service for service in manage_all.SERVICES if service.worker_queues]
+
+
+def _deployment(manifests: list[dict], name: str) -> dict:
+    return next(d for d in manifests if d["kind"] == "Deployment" and d["metadata"]["name"] == name)
+
+
+def _deployed_name(label: str) -> str:
+    """`up` labels a web process by its service alone (`loan`); the deploy files call it `loan-service`."""
+    return label if "-" in label or label == "gateway" else f"{label}-service"
+
+
+def test_every_process_up_runs_is_deployed_in_compose_and_kubernetes(compose, manifests, tmp_path):
+    expected = {_deployed_name(spec.label) for spec in manage_all.plan(8000, tmp_path)}
+    in_compose = {name for name in compose["services"] if not name.endswith("-migrate")} - {"postgres", "redis"}
+    deployments = {document["metadata"]["name"] for document in manifests if document["kind"] == "Deployment"}
+
+    assert in_compose == expected
+    assert deployments == expected
+
+
+def _routed_queues(package: str) -> set[str]:
+    """The queues a service's settings send its own tasks to: the default queue and the routes' queues."""
+    tree = ast.parse((ROOT / package / package / "settings.py").read_text())
+    queues = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id == "CELERY_TASK_DEFAULT_QUEUE":
+                queues.add(ast.literal_eval(node.value))
+            if node.targets[0].id == "CELERY_TASK_ROUTES":
+                queues |= {route["queue"] for route in ast.literal_eval(node.value).values()}
+    return queues
+
+
+@pytest.mark.parametrize("service", WORKERS, ids=lambda service: service.label)
+def test_each_worker_consumes_the_queues_up_runs_it_on(compose, manifests, service):
+    name = f"{service.label}-worker"
+    default = re.search(r"WORKER_QUEUES:-([^}]+)}", (DOCKER / "entrypoint.sh").read_text()).group(1)
+
+    assert compose["services"][name]["environment"].get("WORKER_QUEUES", default) == service.worker_queues
+    assert (_k8s_env(manifests, name).get("WORKER_QUEUES") or default) == service.worker_queues
+    assert _routed_queues(service.name) <= set(service.worker_queues.split(","))  # no task left on a queue no one reads
+
+
+@pytest.mark.parametrize("service", WORKERS, ids=lambda service: service.label)
+def test_a_worker_probe_pings_its_own_node(compose, manifests, service, tmp_path):
+    # Every service's workers answer `inspect ping` on the shared broker: a bare ping would pass a hung
+    # worker on another one's pong. Each worker is named <service>@<host> and its probe asks that node.
+    name = f"{service.label}-worker"
+    plan = {spec.label: spec for spec in manage_all.plan(8000, tmp_path)}
+    probe = pod_spec(_deployment(manifests, name))["containers"][0]["livenessProbe"]
+
+    assert '--hostname "${SERVICE}@%h"' in (DOCKER / "entrypoint.sh").read_text()
+    assert f"{service.name}@%h" in plan[name].argv
+    assert f"-d {service.name}@$$HOSTNAME " in compose["services"][name]["healthcheck"]["test"][1]  # $$: compose's $
+    assert f"-d {service.name}@$HOSTNAME " in probe["exec"]["command"][2]
+
+
+def test_a_beat_runs_alone_and_is_replaced_not_rolled(compose, manifests):
+    beats = [d for d in manifests if d["kind"] == "Deployment" and pod_spec(d)["containers"][0]["args"] == ["beat"]]
+    scaled = {d["spec"]["scaleTargetRef"]["name"] for d in manifests if d["kind"] == "HorizontalPodAutoscaler"}
+
+    assert {d["metadata"]["name"] for d in beats} == {f"{s.label}-beat" for s in manage_all.SERVICES if s.beat}
+    for beat in beats:
+        assert beat["spec"]["replicas"] == 1, beat["metadata"]["name"]  # a second beat sends every job twice
+        assert beat["spec"]["strategy"] == {"type": "Recreate"}  # a rolling update runs old and new together
+        assert beat["metadata"]["name"] not in scaled
+    for name, service in compose["services"].items():
+        if service.get("command") == ["beat"]:
+            assert service.get("deploy", {}).get("replicas", 1) == 1, name
+            assert "scale" not in service, name
+
+
+def test_loan_worker_writes_the_statements_where_loan_service_serves_them(compose, manifests):
+    # compose: one named volume at LOAN_MEDIA_ROOT in both containers
+    media_root = compose["services"]["loan-service"]["environment"]["LOAN_MEDIA_ROOT"]
+    volumes = {}
+    for name in ("loan-service", "loan-worker"):
+        assert compose["services"][name]["environment"]["LOAN_MEDIA_ROOT"] == media_root
+        mounts = [mount.split(":") for mount in compose["services"][name].get("volumes", [])]
+        volumes[name] = {source for source, target, *_ in mounts if target == media_root}
+    assert volumes["loan-service"] == volumes["loan-worker"] == {"loan-statements"}
+    assert "loan-statements" in compose["volumes"]
+    # the image has the folder, owned by its user: a volume mounted on a missing path would be root's
+    assert f"mkdir -p {media_root}" in (DOCKER / "Dockerfile").read_text()
+
+    # Kubernetes: one ReadWriteMany claim (the pods may be on different nodes) at LOAN_MEDIA_ROOT in both
+    claims = set()
+    for name in ("loan-service", "loan-worker"):
+        spec = pod_spec(_deployment(manifests, name))
+        k8s_root = _k8s_env(manifests, name)["LOAN_MEDIA_ROOT"]
+        mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["mountPath"] == k8s_root)
+        volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+        claims.add(volume["persistentVolumeClaim"]["claimName"])
+    claim = next(d for d in manifests if d["kind"] == "PersistentVolumeClaim" and d["metadata"]["name"] in claims)
+    assert claims == {"loan-statements"}
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
