@@ -30,7 +30,8 @@ from common.outbox.publisher import envelope_row
 from loans import ledger
 from loans.models import Instalment, Loan, LoanTransaction
 from loans.schedule import ZERO
-from loans.servicing import movements_of, state_of, store_state, terms_of
+from loans.selectors import movements_of, state_of, terms_of
+from loans.servicing import store_state
 
 logger = logging.getLogger("lms.loans.daily")
 ARREARS_FIELDS = ["days_past_due", "next_due_date", "next_due_amount"]
@@ -41,7 +42,7 @@ class DailyRun:
     """What one run did."""
 
     as_of: date
-    loans: int = 0
+    loans: int = 0  # the disbursed loans that could have work (see due_for_work); the others are skipped
     fees: int = 0
     fee_amount: Decimal = ZERO
     overdue_notices: int = 0
@@ -53,7 +54,7 @@ class DailyRun:
 
     def __str__(self) -> str:
         return (
-            f"as of {self.as_of}: {self.loans} disbursed loans in {self.batches} batches, {self.fees} late fees "
+            f"as of {self.as_of}: {self.loans} loans with work in {self.batches} batches, {self.fees} late fees "
             f"({self.fee_amount:.2f}), {self.overdue_notices} overdue notices, {self.reminders} reminders, "
             f"{self.arrears_updated} arrears updated, {self.replayed} replayed, {self.seconds:.2f} s"
         )
@@ -64,7 +65,7 @@ def run_daily(*, as_of: date, batch_size: int | None = None) -> DailyRun:
     started = time.perf_counter()
     batch_size = batch_size or settings.LOAN_DAILY_JOB_BATCH
     run = DailyRun(as_of=as_of)
-    ids = Loan.objects.filter(status=Loan.Status.DISBURSED).order_by("id").values_list("id", flat=True)
+    ids = due_for_work(as_of).order_by("id").values_list("id", flat=True)
     last = 0
     while True:
         # Keyset batches: the next `batch_size` disbursed loan ids after the last one done.
@@ -80,11 +81,24 @@ def run_daily(*, as_of: date, batch_size: int | None = None) -> DailyRun:
     return run
 
 
+def due_for_work(as_of: date):
+    """The disbursed loans the job can have something to do for on `as_of`.
+
+    A loan not late (days past due 0) whose next due date is after the reminder horizon has no
+    fee, notice or reminder to come, and its arrears as of any day up to that due date are what
+    is stored (the oldest unpaid instalment is that one): it is skipped. That is most of a
+    healthy book on most days.
+    """
+    horizon = as_of + timedelta(days=settings.LOAN_REMINDER_DAYS_BEFORE)
+    return Loan.objects.filter(status=Loan.Status.DISBURSED).filter(
+        Q(days_past_due__gt=0) | Q(next_due_date__isnull=True) | Q(next_due_date__lte=horizon)
+    )
+
+
 def _run_batch(batch: list[int], as_of: date, run: DailyRun) -> None:
-    loans = {
-        loan.id: loan
-        for loan in Loan.objects.select_for_update().filter(id__in=batch, status=Loan.Status.DISBURSED).order_by("id")
-    }
+    # Locked, then read again: a repayment may have changed a loan since its id was picked.
+    loans = {loan.id: loan for loan in Loan.objects.select_for_update().filter(id__in=batch).order_by("id")}
+    loans = {loan_id: loan for loan_id, loan in loans.items() if loan.status == Loan.Status.DISBURSED}
     run.loans += len(loans)
     _charge_late_fees(loans, as_of, run)
     unpaid = _unpaid_instalments(loans)

@@ -10,8 +10,8 @@ A repayment is allocated as Fineract's default strategy does:
    then principal;
 2. if what is left settles the loan (see `settlement_rest`: the principal not yet due plus the
    current period's interest pro rata by days), the loan is paid off with that interest rebate;
-3. otherwise the next instalment is paid in advance (an early payment of the regular
-   instalment is not a prepayment, so it does not leave that instalment due);
+3. otherwise the next instalment still owed is paid in advance (an early payment of the
+   regular instalment is not a prepayment, so it does not leave that instalment due);
 4. what is left after that prepays principal: it is recorded on that instalment, and the later
    instalments are recomputed with the same EMI and a shorter term (the last one pays what is left).
 More than the settlement is an overpayment: the service refuses it, and a replay in which one
@@ -308,7 +308,8 @@ def _repay(lines: list[Line], terms: Terms, amount: Decimal, on: date) -> Alloca
     settlement = settlement_rest(lines, terms, on)
     if rest >= settlement:
         return total + _settle(lines, terms, on) + Allocation(overpaid=rest - settlement)
-    index = _current_index(lines, on)
+    # The next instalment still owed, paid in advance (an instalment paid ahead of the current one too).
+    index = next(index for index, line in enumerate(lines) if line.due_date > on and line.unpaid > ZERO)
     rest, part = lines[index].pay(rest, on)
     total += part
     if rest > ZERO:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from django.db.models import QuerySet
 
 from common.errors import InvalidInput
 from common.permissions import ADMIN, CUSTOMER, is_approved_agent
-from loans import ledger, servicing
+from loans import ledger
 from loans.errors import LoanNotActive, LoanNotFound
 from loans.models import LOAN_FIELDS, Loan, LoanTransaction
 
@@ -118,4 +119,23 @@ def payoff_of(loan: Loan, on: date) -> ledger.Allocation:
     latest = max(tx.on for tx in transactions)
     if on < latest:
         raise InvalidInput.on("date", f"Must not be before the loan's last transaction ({latest.isoformat()}).")
-    return servicing.state_of(loan, transactions).settlement(on)
+    return state_of(loan, transactions).settlement(on)
+
+
+def terms_of(loan: Loan) -> ledger.Terms:
+    """The ledger's view of a disbursed loan's terms."""
+    return ledger.Terms(loan.principal, loan.interest, loan.months, loan.emi, loan.disbursed_on)
+
+
+def movements_of(transactions: Sequence[LoanTransaction]) -> list[ledger.Movement]:
+    """The ledger's view of a loan's transactions."""
+    return [
+        ledger.Movement(tx.id, tx.kind, tx.amount, tx.on, tx.instalment_number, tx.is_reversed) for tx in transactions
+    ]
+
+
+def state_of(loan: Loan, transactions: Sequence[LoanTransaction] | None = None) -> ledger.LedgerState:
+    """The replayed ledger of a disbursed loan (its transactions read unless given)."""
+    if transactions is None:
+        transactions = list(loan.transactions.all())
+    return ledger.replay(terms_of(loan), movements_of(transactions))

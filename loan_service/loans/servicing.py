@@ -31,6 +31,7 @@ from loans.errors import (
     TransactionNotReversible,
 )
 from loans.models import Instalment, Loan, LoanTransaction
+from loans.selectors import movements_of, state_of, terms_of
 from loans.services import count_status_changes
 
 INSTALMENT_MONEY = [
@@ -45,25 +46,6 @@ INSTALMENT_MONEY = [
 ]
 PORTIONS = ["principal_portion", "interest_portion", "fee_portion", "overpaid_portion"]
 Kind = LoanTransaction.Kind
-
-
-def terms_of(loan: Loan) -> ledger.Terms:
-    """The ledger's view of a disbursed loan's terms."""
-    return ledger.Terms(loan.principal, loan.interest, loan.months, loan.emi, loan.disbursed_on)
-
-
-def movements_of(transactions: Sequence[LoanTransaction]) -> list[ledger.Movement]:
-    """The ledger's view of a loan's transactions."""
-    return [
-        ledger.Movement(tx.id, tx.kind, tx.amount, tx.on, tx.instalment_number, tx.is_reversed) for tx in transactions
-    ]
-
-
-def state_of(loan: Loan, transactions: Sequence[LoanTransaction] | None = None) -> ledger.LedgerState:
-    """The replayed ledger of a disbursed loan (its transactions read unless given)."""
-    if transactions is None:
-        transactions = list(loan.transactions.all())
-    return ledger.replay(terms_of(loan), movements_of(transactions))
 
 
 def _locked(loan_id: int) -> Loan:

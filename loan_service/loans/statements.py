@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from celery import current_app
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from loans import statement_pdf
 from loans.errors import StatementNotFound
@@ -15,16 +17,26 @@ from loans.models import Loan, Statement
 
 logger = logging.getLogger("lms.loans.statements")
 MAX_ATTEMPTS = 3
+RENDER_TASK = "loans.render_statement"
+PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
 
 def request_statement(*, loan: Loan, user_id: int) -> Statement:
     """Queue a statement of `loan`; the worker renders it after this transaction commits."""
-    from loans.tasks import queue_statement  # the task module imports this one
-
     with transaction.atomic():
         statement = Statement.objects.create(loan=loan, requested_by=user_id)
-        transaction.on_commit(lambda: queue_statement(statement.pk))
+        transaction.on_commit(lambda: queue_render(statement.pk))
     return statement
+
+
+def queue_render(statement_id) -> None:
+    """Send the render task by name (loans.tasks runs it); a broker that is down is logged, the sweep resends."""
+    try:
+        current_app.send_task(RENDER_TASK, args=(str(statement_id),), queue="loans", retry_policy=PUBLISH_RETRY)
+    except BrokerError as exc:
+        logger.error(
+            "broker unavailable, statement left to the sweep: %s", exc, extra={"statement_id": str(statement_id)}
+        )
 
 
 def get_statement(*, loan: Loan, statement_id) -> Statement:

@@ -7,26 +7,14 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerError
 
 from loans import daily, statements
 
 logger = logging.getLogger("lms.loans.tasks")
-PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 STALE_AFTER = timedelta(minutes=5)
 
 
-def queue_statement(statement_id) -> None:
-    """Send the render task; a broker that is down is logged, and beat's sweep sends it later."""
-    try:
-        render_statement.apply_async((str(statement_id),), retry_policy=PUBLISH_RETRY)
-    except BrokerError as exc:
-        logger.error(
-            "broker unavailable, statement left to the sweep: %s", exc, extra={"statement_id": str(statement_id)}
-        )
-
-
-@shared_task(name="loans.render_statement", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=statements.RENDER_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def render_statement(statement_id: str) -> str:
     """Render one statement's PDF."""
     statement = statements.render(statement_id=statement_id)
@@ -40,7 +28,7 @@ def requeue_statements() -> int:
     """Beat: send again the statements still queued after STALE_AFTER (their task was lost)."""
     ids = statements.stale_statements(older_than=STALE_AFTER)
     for statement_id in ids:
-        queue_statement(statement_id)
+        statements.queue_render(statement_id)
     return len(ids)
 
 

@@ -1,6 +1,7 @@
 """A loan after approval, through the API: disbursement, repayments, prepayment, reversal, closure."""
 
 import calendar
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -93,7 +94,8 @@ def test_twelve_months_paid_on_time_then_paid_off_closes_with_the_schedules_tota
     assert response.status_code == 201, response.json()
     final = response.json()["data"]["loan"]
     assert final["status"] == "CLOSED"
-    assert final["total_outstanding"] == "0.00" and final["closed_on"] == last_day.isoformat()
+    assert final["total_outstanding"] == "0.00"
+    assert final["closed_on"] == last_day.isoformat()
     rows = instalments(loan.id)
     assert all(row[8] is not None for row in rows)  # every instalment paid off
     # The first eleven are exactly the schedule's rows; the twelfth pays its principal and the interest accrued.
@@ -115,7 +117,8 @@ def test_paying_every_instalment_on_its_due_date_pays_exactly_the_schedule(admin
         assert repay(admin_api, loan.id, row.payment, row.due_date).status_code == 201
 
     loan.refresh_from_db()
-    assert loan.status == "CLOSED" and loan.closed_on == plan.instalments[-1].due_date
+    assert loan.status == "CLOSED"
+    assert loan.closed_on == plan.instalments[-1].due_date
     paid = sum(tx.amount for tx in loan.transactions.filter(kind="repayment"))
     assert paid == plan.amount == Decimal("10463.59")
 
@@ -154,12 +157,14 @@ def test_a_reversal_restores_the_exact_prior_state_and_tells_the_customer(admin_
     assert response.status_code == 201, response.json()
     assert (instalments(loan.id), balances(loan.id)) == before
     reversed_tx = LoanTransaction.objects.get(pk=extra["id"])
-    assert reversed_tx.is_reversed and reversed_tx.principal_portion == reversed_tx.interest_portion == 0
+    assert reversed_tx.is_reversed
+    assert reversed_tx.principal_portion == reversed_tx.interest_portion == 0
     [event] = OutboxMessage.objects.filter(name="repayment.reversed")
     assert event.message["payload"]["transaction_id"] == extra["id"]
     assert event.message["payload"]["total_outstanding"] == str(balances(loan.id)[4])
     again = admin_api.post(f"/api/loan/{loan.id}/transactions/{extra['id']}/reverse", {"note": "x"}, format="json")
-    assert again.status_code == 409 and again.json()["error"]["code"] == "transaction_already_reversed"
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "transaction_already_reversed"
 
 
 def test_reversing_an_earlier_payment_reapplies_the_later_ones_in_order(admin_api):
@@ -172,7 +177,8 @@ def test_reversing_an_earlier_payment_reapplies_the_later_ones_in_order(admin_ap
 
     rows = instalments(loan.id)
     # The second payment now pays instalment 1 (oldest first) and nothing is left for instalment 2.
-    assert rows[0][8] == plan[1].due_date and rows[1][5] == rows[1][6] == 0
+    assert rows[0][8] == plan[1].due_date
+    assert rows[1][5] == rows[1][6] == 0
     assert Loan.objects.get(pk=loan.id).days_past_due > 0
 
 
@@ -232,11 +238,12 @@ def test_bad_amounts_are_400_and_write_nothing(agent_api, amount):
 
     assert response.status_code == 400, response.json()
     body = response.json()
-    assert body["success"] is False and "amount" in body["error"]["details"]
+    assert body["success"] is False
+    assert "amount" in body["error"]["details"]
     assert LoanTransaction.objects.count() == before
 
 
-@pytest.mark.parametrize("offset, message", [(1, "future"), (-40, "before the disbursement")])
+@pytest.mark.parametrize(("offset", "message"), [(1, "future"), (-40, "before the disbursement")])
 def test_repayment_dates_outside_the_loan_are_400(agent_api, offset, message):
     loan = disbursed(on=timezone.localdate() - timedelta(days=30))
     day = timezone.localdate() + timedelta(days=offset)
@@ -249,7 +256,8 @@ def test_repayment_dates_outside_the_loan_are_400(agent_api, offset, message):
 
 def test_a_repayment_needs_a_disbursed_loan(agent_api, new_loan):
     response = repay(agent_api, new_loan.id, "100.00")
-    assert response.status_code == 409 and response.json()["error"]["code"] == "loan_not_active"
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "loan_not_active"
 
 
 def test_a_customer_cannot_post_repayments_but_reads_their_own(customer_api, other_customer_api, agent_api):
@@ -258,7 +266,8 @@ def test_a_customer_cannot_post_repayments_but_reads_their_own(customer_api, oth
     repay(agent_api, loan.id, "100.00")
 
     own = customer_api.get(f"/api/loan/{loan.id}/repayments")
-    assert own.status_code == 200 and own.json()["data"]["count"] == 1
+    assert own.status_code == 200
+    assert own.json()["data"]["count"] == 1
     for path in ("repayments", "transactions", "instalments", "payoff"):
         assert other_customer_api.get(f"/api/loan/{loan.id}/{path}").status_code == 404
 
@@ -266,12 +275,15 @@ def test_a_customer_cannot_post_repayments_but_reads_their_own(customer_api, oth
 def test_an_unapproved_agent_cannot_post_repayments(api):
     loan = disbursed(on=months_ago(1))
     response = repay(api.as_role("agent", 99, is_approved=False), loan.id, "100.00")
-    assert response.status_code == 403 and response.json()["error"]["code"] == "agent_not_approved"
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "agent_not_approved"
 
 
 def test_disbursement_rules(admin_api, new_loan):
     def disburse(loan_id, body):
-        return admin_api.post(f"/api/loan/{loan_id}/disburse", body, format="json", HTTP_IDEMPOTENCY_KEY=str(body))
+        return admin_api.post(
+            f"/api/loan/{loan_id}/disburse", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())
+        )
 
     assert disburse(new_loan.id, {}).json()["error"]["code"] == "loan_not_disbursable"
     services.decide_loan(loan_id=new_loan.id, admin_id=ADMIN_ID, status="APPROVED")
@@ -279,7 +291,8 @@ def test_disbursement_rules(admin_api, new_loan):
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
     assert disburse(new_loan.id, {"date": tomorrow}).status_code == 400
     before_approval = disburse(new_loan.id, {"date": yesterday})
-    assert before_approval.status_code == 400 and "approval" in before_approval.json()["error"]["details"]["date"][0]
+    assert before_approval.status_code == 400
+    assert "approval" in before_approval.json()["error"]["details"]["date"][0]
     assert disburse(new_loan.id, {"date": "2026-13-01"}).status_code == 400
     assert disburse(999999, {}).status_code == 404
     assert Loan.objects.get(pk=new_loan.id).status == "APPROVED"
@@ -297,7 +310,8 @@ def test_cancel_only_after_the_disbursement_window(admin_api, new_loan, settings
     services.decide_loan(loan_id=new_loan.id, admin_id=ADMIN_ID, status="APPROVED")
 
     early = admin_api.post(f"/api/loan/{new_loan.id}/cancel", {}, format="json")
-    assert early.status_code == 409 and early.json()["error"]["code"] == "loan_disbursement_window_open"
+    assert early.status_code == 409
+    assert early.json()["error"]["code"] == "loan_disbursement_window_open"
 
     Loan.objects.filter(pk=new_loan.id).update(
         decided_at=timezone.now() - timedelta(days=settings.LOAN_DISBURSE_WITHIN_DAYS)
@@ -319,7 +333,8 @@ def test_write_off_needs_the_days_past_due_and_records_what_was_lost(admin_api, 
 
     settings.LOAN_WRITE_OFF_MIN_DPD = late + 1
     refused = admin_api.post(f"/api/loan/{loan.id}/write-off", {"note": "gone"}, format="json")
-    assert refused.status_code == 409 and refused.json()["error"]["code"] == "loan_not_in_arrears"
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "loan_not_in_arrears"
     assert admin_api.post(f"/api/loan/{loan.id}/write-off", {"note": ""}, format="json").status_code == 400
 
     settings.LOAN_WRITE_OFF_MIN_DPD = late
@@ -328,7 +343,8 @@ def test_write_off_needs_the_days_past_due_and_records_what_was_lost(admin_api, 
 
     assert response.status_code == 200, response.json()
     data = response.json()["data"]
-    assert data["status"] == "WRITTEN_OFF" and data["total_outstanding"] == "0.00"
+    assert data["status"] == "WRITTEN_OFF"
+    assert data["total_outstanding"] == "0.00"
     assert (data["written_off_principal"], data["written_off_interest"]) == (payoff["principal"], payoff["interest"])
     assert OutboxMessage.objects.get(name="loan.written_off").message["payload"]["days_past_due"] == late
     assert repay(admin_api, loan.id, "1.00").json()["error"]["code"] == "loan_not_active"
