@@ -294,6 +294,12 @@ def _reamortise(lines: list[Line], after: int, prepaid: Decimal, terms: Terms) -
         kept.append(replace(line, principal_due=principal, interest_due=interest))
         balance -= principal
     lines[after + 1 :] = kept
+    dropped = later[len(kept) :]
+    if dropped:  # a fee charged on a dropped instalment stays owed (or paid) on the new last one
+        last = kept[-1] if kept else current
+        last.fee_due += sum((line.fee_due for line in dropped), ZERO)
+        last.fee_paid += sum((line.fee_paid for line in dropped), ZERO)
+        last.paid_off_on = last.paid_off_on if last.unpaid == ZERO else None
 
 
 def _repay(lines: list[Line], terms: Terms, amount: Decimal, on: date) -> Allocation:
@@ -312,6 +318,12 @@ def _repay(lines: list[Line], terms: Terms, amount: Decimal, on: date) -> Alloca
     index = next(index for index, line in enumerate(lines) if line.due_date > on and line.unpaid > ZERO)
     rest, part = lines[index].pay(rest, on)
     total += part
+    for line in lines[index + 1 :]:  # fees charged on instalments not yet due come before prepaid principal
+        fee = min(rest, line.fee_unpaid)
+        line.fee_paid += fee
+        line.mark(on)
+        rest -= fee
+        total += Allocation(fee=fee)
     if rest > ZERO:
         _reamortise(lines, index, rest, terms)
         total += Allocation(principal=rest)
