@@ -174,3 +174,31 @@ def test_a_statement_is_rendered_by_the_loan_worker(system, admin):
     assert pdf.status == 200
     assert pdf.headers.get("Content-Type") == "application/pdf"
     assert pdf.body.startswith(b"%PDF")
+
+
+def test_a_repayment_retried_after_a_gateway_timeout_is_taken_once(system, admin):
+    from tests.test_edge import frozen
+
+    gateway = system.gateway
+    customer = sign_up(gateway, "customer")
+    agent = approved_agent(gateway, admin)
+    loan = approved_loan_back_dated(system, admin, agent, customer, months=12, approved_on=datetime.now(UTC).date())
+    path = f"/api/loan/{loan['id']}"
+    assert admin.api.post(f"{path}/disburse", {}, headers=key()).status == 200
+    body, headers = {"amount": "500.00"}, key()
+
+    with frozen(system, "loan"):
+        first = agent.api.post(f"{path}/repayments", body, headers=headers)
+    assert first.status == 504, first.body
+
+    # The client retries with the same key: the frozen request ran once it thawed, or runs now; never both.
+    retried = wait_for(
+        lambda: (reply := agent.api.post(f"{path}/repayments", body, headers=headers)).status == 201 and reply,
+        timeout=30,
+        message="the retried repayment's reply",
+    )
+    again = agent.api.post(f"{path}/repayments", body, headers=headers)
+    assert (again.status, again.json) == (201, retried.json)
+    repayments = customer.api.get(f"{path}/repayments").data
+    assert repayments["count"] == 1
+    assert repayments["results"][0]["amount"] == "500.00"
