@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.env import env_int, env_list, env_str
+from common.idempotency import DEFAULT_KEY_TTL_SECONDS, DEFAULT_LOCK_SECONDS
 
 SERVICE_MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
@@ -23,6 +24,9 @@ SERVICE_MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Innermost: its transaction wraps the view alone, and its replays, 409s and 422s leave through every
+    # middleware above (correlation id, security headers, metrics). Bodies over the limit were refused before.
+    "common.idempotency.middleware.IdempotencyMiddleware",
 ]
 
 SERVICE_TEMPLATES = [
@@ -66,6 +70,16 @@ def token_verification(*, var: Path) -> dict:
         "JWT_JWKS_URL": env_str("JWT_JWKS_URL", ""),  # fetched when a token names an unknown `kid`
         "JWT_ISSUER": env_str("JWT_ISSUER", "lms-user-service"),  # `iss` every token must carry
         "JWT_AUDIENCE": env_str("JWT_AUDIENCE", "lms"),  # `aud` every token must carry
+    }
+
+
+def idempotency_settings() -> dict:
+    """How long an Idempotency-Key replays, and how long its first request may run before another takes over."""
+    return {
+        # A repeated key replays the first reply this long (24 h); after that it counts as new.
+        "IDEMPOTENCY_KEY_TTL_SECONDS": env_int("IDEMPOTENCY_KEY_TTL_SECONDS", DEFAULT_KEY_TTL_SECONDS),
+        # A request "running" longer than this is taken for dead: the next one with its key runs instead.
+        "IDEMPOTENCY_LOCK_SECONDS": env_int("IDEMPOTENCY_LOCK_SECONDS", DEFAULT_LOCK_SECONDS),
     }
 
 

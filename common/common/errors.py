@@ -40,6 +40,10 @@ class ErrorCode(StrEnum):
     DATABASE_UNAVAILABLE = "database_unavailable"
     UPSTREAM_TIMEOUT = "upstream_timeout"
     BAD_UPSTREAM_RESPONSE = "bad_upstream_response"
+    IDEMPOTENCY_KEY_REQUIRED = "idempotency_key_required"
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    IDEMPOTENCY_REQUEST_IN_PROGRESS = "idempotency_request_in_progress"
 
 
 # Said both by user_service (a rejected agent signs in) and by the role permissions (a rejected agent calls).

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from common.celery_config import COMMON_CELERY_SETTINGS
+from common.django_settings import idempotency_settings
 from common.drf import rest_framework_settings
 from common.env import database_from_env, var_dir
 from common.logging import logging_config
@@ -13,8 +14,18 @@ VAR_DIR = var_dir(str(Path(__file__).resolve().parent / "x" / "settings.py"))
 SECRET_KEY = "common-tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver"]
-INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "rest_framework", "common.outbox"]
-MIDDLEWARE = ["common.middleware.CorrelationIdMiddleware", "common.middleware.BodySizeLimitMiddleware"]
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "rest_framework",
+    "common.outbox",
+    "common.idempotency",
+]
+MIDDLEWARE = [
+    "common.middleware.CorrelationIdMiddleware",
+    "common.middleware.BodySizeLimitMiddleware",
+    "common.idempotency.middleware.IdempotencyMiddleware",
+]
 ROOT_URLCONF = "tests.urls"
 DATABASES = {"default": database_from_env(sqlite_path=VAR_DIR / "common_tests.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -34,3 +45,4 @@ OUTBOX_RELAY_INTERVAL = 0.05
 CELERY_BROKER_URL = ""
 globals().update(COMMON_CELERY_SETTINGS)
 LOGGING = logging_config(SERVICE_NAME, "INFO")
+globals().update(idempotency_settings())

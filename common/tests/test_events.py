@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import pydantic
@@ -22,6 +22,7 @@ LOAN = {
     "total_interest": Decimal("274822.84"),
     "status": "NEW",
 }
+SERVICING = {"loan_id": 12, "customer_id": 3, "agent_id": 7, "total_outstanding": Decimal("9591.62")}
 USER = {"user_id": 1, "email": "ann@example.com", "first_name": "Ann", "last_name": "Lee"}
 
 EXAMPLES = [
@@ -32,6 +33,39 @@ EXAMPLES = [
     events.LoanUpdated(**LOAN),
     events.LoanApproved(**{**LOAN, "status": "APPROVED"}, decided_by=9),
     events.LoanRejected(**{**LOAN, "status": "REJECTED"}, decided_by=9, decision_note="Income too low."),
+    events.LoanDisbursed(
+        **SERVICING,
+        principal=Decimal("10000.00"),
+        months=12,
+        emi=Decimal("871.97"),
+        disbursed_on=date(2026, 1, 31),
+        end_date=date(2027, 1, 31),
+    ),
+    events.LoanCancelled(**SERVICING, note="withdrawn"),
+    events.RepaymentReceived(
+        **SERVICING,
+        transaction_id=5,
+        amount=Decimal("871.97"),
+        paid_on=date(2026, 2, 28),
+        principal=Decimal("801.55"),
+        interest=Decimal("70.42"),
+        fees=Decimal("0.00"),
+    ),
+    events.RepaymentReversed(**SERVICING, transaction_id=5, amount=Decimal("871.97"), on=date(2026, 2, 28)),
+    events.InstalmentDue(**SERVICING, instalment=2, due_date=date(2026, 3, 31), amount_due=Decimal("871.97")),
+    events.LoanOverdue(
+        **SERVICING, instalment=2, due_date=date(2026, 3, 31), amount_overdue=Decimal("871.97"), days_past_due=1
+    ),
+    events.LoanClosed(**SERVICING, closed_on=date(2027, 1, 31), total_paid=Decimal("10463.59")),
+    events.LoanWrittenOff(
+        **SERVICING,
+        written_off_on=date(2026, 9, 1),
+        principal=Decimal("9000.00"),
+        interest=Decimal("60.00"),
+        fees=Decimal("25.00"),
+        days_past_due=95,
+        note="unreachable",
+    ),
 ]
 
 

@@ -1,6 +1,8 @@
 """Small views that use `common` the way services do."""
 
 import logging
+import threading
+import uuid
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -13,8 +15,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
-from common.api import both_slashes, ok, paginate, validated
-from common.errors import DomainError, InvalidInput
+from common.api import both_slashes, created, ok, paginate, validated
+from common.errors import DomainError, InvalidInput, UpstreamUnavailable
 from common.health import urlpatterns as health_urlpatterns
 from common.http import ServiceClient
 from common.outbox.models import OutboxMessage
@@ -205,7 +207,85 @@ class UpstreamView(APIView):
         return ok({"upstream_status": reply.status, "upstream": reply.data})
 
 
+WORK = "test.work"  # the outbox rows the views below write: one per run that was kept
+
+
+def do_work(request) -> str:
+    """The observable effect of a write: an outbox row a test can count."""
+    row = OutboxMessage.objects.create(event_id=uuid.uuid4(), name=WORK, message={"body": request.data})
+    return str(row.event_id)
+
+
+class WorkView(APIView):
+    """Does work once per run; a test can hold a run inside the view with `hold` (and learn when it got there)."""
+
+    permission_classes = [AllowAny]
+    hold: threading.Event | None = None
+    inside = threading.Event()
+
+    def post(self, request):
+        work_id = do_work(request)
+        hold, WorkView.hold = WorkView.hold, None  # only the first run that gets here is held
+        WorkView.inside.set()
+        if hold is not None:
+            hold.wait(timeout=30)
+        caller = getattr(request.user, "id", None)
+        return created({"work_id": work_id, "caller": caller, "body": request.data})
+
+
+class RequiredWorkView(WorkView):
+    idempotency = "required"
+
+
+class AdminRequiredWorkView(WorkView):
+    permission_classes = [IsAdmin]
+    idempotency = "required"
+
+
+class ExemptWorkView(WorkView):
+    idempotency = "exempt"
+
+
+class RefusingWorkView(APIView):
+    """Works, then answers a 4xx: a reply like any other, kept and replayed."""
+
+    permission_classes = [AllowAny]
+
+    def post(self, request):
+        do_work(request)
+        raise LoanLocked()
+
+
+class FailingWorkView(APIView):
+    """Works, then answers `status` (503 or 429): nothing of the run may stay. `runs` counts attempts."""
+
+    permission_classes = [AllowAny]
+    runs = 0
+
+    def post(self, request, status: int):
+        FailingWorkView.runs += 1
+        do_work(request)
+        if status == 429:
+            raise exceptions.Throttled(wait=1)
+        raise UpstreamUnavailable()
+
+
+class CrashingWorkView(APIView):
+    permission_classes = [AllowAny]
+
+    def post(self, request):
+        do_work(request)
+        raise RuntimeError("crashed after writing")
+
+
 urlpatterns = [
+    path("work", WorkView.as_view()),
+    path("work/required", RequiredWorkView.as_view()),
+    path("work/required/admin", AdminRequiredWorkView.as_view()),
+    path("work/exempt", ExemptWorkView.as_view()),
+    path("work/refused", RefusingWorkView.as_view()),
+    path("work/fails/<int:status>", FailingWorkView.as_view()),
+    path("work/crashes", CrashingWorkView.as_view()),
     *both_slashes("echo", EchoView.as_view()),
     path("nested", NestedView.as_view()),
     path("raise/<str:kind>", RaiseView.as_view()),

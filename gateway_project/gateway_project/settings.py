@@ -67,8 +67,16 @@ NUM_PROXIES = env_int("NUM_PROXIES", 0)  # trusted proxies in front of the gatew
 
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])  # browser origins allowed to call the API
 CORS_ALLOW_CREDENTIALS = False  # tokens travel in the Authorization header, never in cookies
-CORS_ALLOW_HEADERS = (*default_headers, "x-correlation-id")  # a browser may send its own correlation id
-CORS_EXPOSE_HEADERS = ["X-Correlation-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+# A browser may send its own correlation id, and an Idempotency-Key on writes.
+CORS_ALLOW_HEADERS = (*default_headers, "x-correlation-id", "idempotency-key")
+CORS_EXPOSE_HEADERS = [
+    "X-Correlation-ID",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "Idempotent-Replayed",  # a reply repeated for an Idempotency-Key
+]
 
 LOGGING = logging_config(SERVICE_NAME, env_str("LOG_LEVEL", "INFO"))
 

@@ -7,7 +7,13 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from common.celery_config import COMMON_CELERY_SETTINGS, broker_settings
-from common.django_settings import SERVICE_MIDDLEWARE, SERVICE_TEMPLATES, token_verification, web_basics
+from common.django_settings import (
+    SERVICE_MIDDLEWARE,
+    SERVICE_TEMPLATES,
+    idempotency_settings,
+    token_verification,
+    web_basics,
+)
 from common.drf import rest_framework_settings, spectacular_settings
 from common.env import (
     database_from_env,
@@ -45,6 +51,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "simple_history",
     "common.outbox",
+    "common.idempotency",
     "loans",
 ]
 
@@ -105,9 +112,13 @@ LOAN_DAILY_JOB_BATCH = env_int("LOAN_DAILY_JOB_BATCH", 2000)  # loans locked per
 # Statements (PDF) go to Django's default storage: this folder unless STORAGES is changed to a django-storages backend.
 MEDIA_ROOT = env_str("LOAN_MEDIA_ROOT", str(VAR_DIR / "media" / SERVICE_NAME))
 MEDIA_URL = "media/"
-IDEMPOTENCY_KEY_TTL_SECONDS = env_int(
-    "IDEMPOTENCY_KEY_TTL_SECONDS", 86400
-)  # a repeated Idempotency-Key replays this long
+STORAGES = {
+    # e.g. "storages.backends.s3.S3Storage" (django-storages, configured by its own AWS_* variables)
+    "default": {"BACKEND": env_str("LOAN_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Idempotency-Key: how long a key replays, and when a request left running is taken over.
+globals().update(idempotency_settings())
 
 # --- Events -------------------------------------------------------------------
 globals().update(broker_settings(VAR_DIR))
@@ -120,6 +131,7 @@ LOAN_DAILY_JOB_HOUR = env_int("LOAN_DAILY_JOB_HOUR", 0)  # UTC hour the daily jo
 CELERY_BEAT_SCHEDULE = {
     "run-daily": {"task": "loans.run_daily", "schedule": crontab(hour=LOAN_DAILY_JOB_HOUR, minute=15)},
     "requeue-statements": {"task": "loans.requeue_statements", "schedule": 300.0},
+    "purge-idempotency-keys": {"task": "idempotency.purge_expired", "schedule": 3600.0, "options": {"queue": "loans"}},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "loan_service-beat-schedule")
 

@@ -3,7 +3,13 @@
 from pathlib import Path
 
 from common.celery_config import COMMON_CELERY_SETTINGS, broker_settings
-from common.django_settings import SERVICE_MIDDLEWARE, SERVICE_TEMPLATES, token_verification, web_basics
+from common.django_settings import (
+    SERVICE_MIDDLEWARE,
+    SERVICE_TEMPLATES,
+    idempotency_settings,
+    token_verification,
+    web_basics,
+)
 from common.drf import rest_framework_settings, spectacular_settings
 from common.env import (
     database_from_env,
@@ -38,6 +44,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_prometheus",
+    "common.idempotency",
     "notifications",
 ]
 
@@ -64,6 +71,9 @@ REST_FRAMEWORK = rest_framework_settings(authentication=["common.authentication.
 SPECTACULAR_SETTINGS = spectacular_settings(
     title="notification_service", description="Notifications from events, delivered by Celery workers."
 )
+# Idempotency-Key: how long a key replays, and when a request left running is taken over.
+globals().update(idempotency_settings())
+
 # --- Delivery -------------------------------------------------------------------
 # Channels every notifying event is sent on besides in_app (which is always on).
 NOTIFICATION_CHANNELS = check_channels(env_list("NOTIFICATION_CHANNELS", ["email"]))
@@ -116,6 +126,11 @@ CELERY_APP = "notification_service.celery.app"
 CELERY_TASK_ROUTES = {"notifications.consume_event": {"queue": "events"}, "notifications.*": {"queue": "notifications"}}
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-notifications": {"task": "notifications.requeue_stuck", "schedule": 60.0},
+    "purge-idempotency-keys": {
+        "task": "idempotency.purge_expired",
+        "schedule": 3600.0,
+        "options": {"queue": "notifications"},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "notification_service-beat-schedule")
 

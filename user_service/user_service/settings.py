@@ -4,7 +4,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from common.celery_config import COMMON_CELERY_SETTINGS, broker_settings
-from common.django_settings import SERVICE_MIDDLEWARE, SERVICE_TEMPLATES, shared_cache, web_basics
+from common.django_settings import (
+    SERVICE_MIDDLEWARE,
+    SERVICE_TEMPLATES,
+    idempotency_settings,
+    shared_cache,
+    web_basics,
+)
 from common.drf import rest_framework_settings, spectacular_settings
 from common.env import (
     database_from_env,
@@ -40,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_prometheus",
     "common.outbox",
+    "common.idempotency",
     "users",
 ]
 
@@ -74,6 +81,8 @@ JWT_PRIVATE_KEY_PATH = env_str("JWT_PRIVATE_KEY_PATH", str(KEYS_DIR / "jwt_priva
 JWT_PREVIOUS_PUBLIC_KEY_PATHS = env_list("JWT_PREVIOUS_PUBLIC_KEY_PATHS", [])
 JWT_ISSUER = env_str("JWT_ISSUER", "lms-user-service")  # `iss` of every token
 JWT_AUDIENCE = env_str("JWT_AUDIENCE", "lms")  # `aud` every service expects
+# common's verifier (the Idempotency-Key scope) reads the same keys: the public half of the private key file.
+JWT_PUBLIC_KEY_PATHS = [JWT_PRIVATE_KEY_PATH, *JWT_PREVIOUS_PUBLIC_KEY_PATHS]
 if is_development() and not env_str("JWT_PRIVATE_KEY_PATH"):
     from common.keys import ensure_dev_keypair
 
@@ -119,6 +128,8 @@ SPECTACULAR_SETTINGS = spectacular_settings(
 SERVICE_KEY = env_secret("SERVICE_KEY", "dev-only-service-key")
 # Throttle counters, shared by every process: Redis at REDIS_URL, else a table in this service's database.
 CACHES = shared_cache()
+# Idempotency-Key: how long a key replays, and when a request left running is taken over.
+globals().update(idempotency_settings())
 
 # --- Events -------------------------------------------------------------------
 globals().update(broker_settings(VAR_DIR))

@@ -38,6 +38,7 @@ class LoginView(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
     throttle_classes = [LoginPerIPThrottle, LoginPerEmailThrottle]
+    idempotency = "exempt"  # the reply carries tokens: never stored for an Idempotency-Key to replay
 
     class InputSerializer(serializers.Serializer):
         email = serializers.CharField(max_length=254)
@@ -57,6 +58,7 @@ class RefreshInput(serializers.Serializer):
 class TokenRefreshView(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
+    idempotency = "exempt"  # the reply carries tokens
 
     @extend_schema(request=RefreshInput)
     def post(self, request):
@@ -66,6 +68,7 @@ class TokenRefreshView(APIView):
 
 class LogoutView(APIView):
     permission_classes = [IsAuthenticated]
+    idempotency = "exempt"  # token handling is never replayed: a second logout is told the token is revoked
 
     @extend_schema(request=RefreshInput)
     def post(self, request):
@@ -93,6 +96,7 @@ class ProfileView(APIView):
 
 class ChangePasswordView(APIView):
     permission_classes = [IsAuthenticated]
+    idempotency = "exempt"  # credentials are checked on every attempt, never answered from storage
 
     class InputSerializer(serializers.Serializer):
         old_password = serializers.CharField(max_length=128, trim_whitespace=False)
