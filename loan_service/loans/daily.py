@@ -31,7 +31,7 @@ from loans import ledger
 from loans.models import Instalment, Loan, LoanTransaction
 from loans.schedule import ZERO
 from loans.selectors import movements_of, state_of, terms_of
-from loans.servicing import store_state
+from loans.servicing import servicing_fields, store_state
 
 logger = logging.getLogger("lms.loans.daily")
 ARREARS_FIELDS = ["days_past_due", "next_due_date", "next_due_amount"]
@@ -218,17 +218,6 @@ def _update_arrears(loans: dict[int, Loan], unpaid: dict[int, list[Instalment]],
     run.arrears_updated += len(changed)
 
 
-def _servicing(loan: Loan) -> dict:
-    return {
-        "loan_id": loan.id,
-        "customer_id": loan.customer_id,
-        "agent_id": loan.agent_id,
-        "total_outstanding": loan.total_outstanding,
-        "next_due_date": loan.next_due_date,
-        "next_due_amount": loan.next_due_amount,
-    }
-
-
 def _notify_overdue(loans: dict[int, Loan], unpaid: dict[int, list[Instalment]], as_of: date, run: DailyRun) -> None:
     """loan.overdue once per instalment, from the day after it fell due."""
     rows = [row for rows in unpaid.values() for row in rows if row.due_date < as_of and row.overdue_notified_on is None]
@@ -238,7 +227,7 @@ def _notify_overdue(loans: dict[int, Loan], unpaid: dict[int, list[Instalment]],
         loan = loans[row.loan_id]
         payloads.append(
             events.LoanOverdue(
-                **_servicing(loan),
+                **servicing_fields(loan),
                 instalment=row.number,
                 due_date=row.due_date,
                 amount_overdue=row.unpaid,
@@ -264,7 +253,10 @@ def _remind(loans: dict[int, Loan], unpaid: dict[int, list[Instalment]], as_of: 
         row.reminder_sent_on = as_of
         payloads.append(
             events.InstalmentDue(
-                **_servicing(loans[row.loan_id]), instalment=row.number, due_date=row.due_date, amount_due=row.unpaid
+                **servicing_fields(loans[row.loan_id]),
+                instalment=row.number,
+                due_date=row.due_date,
+                amount_due=row.unpaid,
             )
         )
     Instalment.objects.bulk_update(rows, ["reminder_sent_on"])

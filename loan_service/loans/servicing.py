@@ -62,7 +62,8 @@ def _check_date(on: date, *, not_before: date, what: str, field: str = "date") -
         raise InvalidInput.on(field, f"Must not be before the {what} ({not_before.isoformat()}).")
 
 
-def _servicing_fields(loan: Loan) -> dict:
+def servicing_fields(loan: Loan) -> dict:
+    """The fields every servicing event carries, from the loan as stored now."""
     return {
         "loan_id": loan.pk,
         "customer_id": loan.customer_id,
@@ -146,7 +147,7 @@ def _store_allocations(transactions: Sequence[LoanTransaction], state: ledger.Le
 def _announce_closure(loan: Loan, before: str, transactions: Sequence[LoanTransaction]) -> None:
     if loan.status == Loan.Status.CLOSED and before != Loan.Status.CLOSED:
         paid = sum((tx.amount for tx in transactions if tx.kind == Kind.REPAYMENT and not tx.is_reversed), Decimal(0))
-        outbox.publish(events.LoanClosed(**_servicing_fields(loan), closed_on=loan.closed_on, total_paid=paid))
+        outbox.publish(events.LoanClosed(**servicing_fields(loan), closed_on=loan.closed_on, total_paid=paid))
 
 
 def disburse_loan(*, loan_id: int, admin_id: int, on: date | None = None) -> Loan:
@@ -167,7 +168,7 @@ def disburse_loan(*, loan_id: int, admin_id: int, on: date | None = None) -> Loa
         loan.save()
         outbox.publish(
             events.LoanDisbursed(
-                **_servicing_fields(loan),
+                **servicing_fields(loan),
                 principal=loan.principal,
                 months=loan.months,
                 emi=loan.emi,
@@ -196,7 +197,7 @@ def cancel_loan(*, loan_id: int, admin_id: int, note: str = "") -> Loan:
         loan.record_change(by=admin_id, change="cancelled")
         loan.save()
         count_status_changes({Loan.Status.APPROVED: -1, Loan.Status.CANCELLED: 1})
-        outbox.publish(events.LoanCancelled(**_servicing_fields(loan), note=note))
+        outbox.publish(events.LoanCancelled(**servicing_fields(loan), note=note))
     return loan
 
 
@@ -226,7 +227,7 @@ def record_repayment(
         part = after.allocations[repayment.id]
         outbox.publish(
             events.RepaymentReceived(
-                **_servicing_fields(loan),
+                **servicing_fields(loan),
                 transaction_id=repayment.id,
                 amount=amount,
                 paid_on=on,
@@ -270,7 +271,7 @@ def reverse_transaction(*, loan_id: int, transaction_id: int, admin_id: int, not
         loan.save()
         outbox.publish(
             events.RepaymentReversed(
-                **_servicing_fields(loan),
+                **servicing_fields(loan),
                 transaction_id=original.id,
                 kind=original.kind,
                 amount=original.amount,
@@ -309,7 +310,7 @@ def write_off_loan(*, loan_id: int, admin_id: int, note: str) -> Loan:
         loan.save()
         outbox.publish(
             events.LoanWrittenOff(
-                **_servicing_fields(loan),
+                **servicing_fields(loan),
                 written_off_on=today,
                 principal=lost.principal,
                 interest=lost.interest,

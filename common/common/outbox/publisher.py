@@ -26,14 +26,17 @@ def publish(payload: Payload) -> Envelope:
     """
     if not transaction.get_connection().in_atomic_block:
         raise OutsideTransaction("publish() must run inside transaction.atomic()")
-    row = envelope_row(payload)
-    row.save(force_insert=True)
-    return Envelope.model_validate(row.message)
+    envelope = Envelope.wrap(payload, correlation_id=get_correlation_id())
+    _row(envelope).save(force_insert=True)
+    return envelope
 
 
 def envelope_row(payload: Payload) -> OutboxMessage:
     """An unsaved outbox row for `payload`: for writing many events in one bulk_create, in the caller's transaction."""
-    envelope = Envelope.wrap(payload, correlation_id=get_correlation_id())
+    return _row(Envelope.wrap(payload, correlation_id=get_correlation_id()))
+
+
+def _row(envelope: Envelope) -> OutboxMessage:
     return OutboxMessage(event_id=envelope.event_id, name=envelope.name, message=envelope.to_message())
 
 
