@@ -134,6 +134,7 @@ def _charge_late_fees(loans: dict[int, Loan], as_of: date, run: DailyRun) -> Non
         return
     later = _loans_with_transactions_after(late, grace)
     fees, bulk_rows, replay = [], [], set()
+    charged: dict[int, Decimal] = defaultdict(lambda: ZERO)  # bulk fees so far, by loan
     for row in late:
         fee_on = row.due_date + grace
         overdue = row.unpaid - (row.fee_due - row.fee_paid)
@@ -159,6 +160,8 @@ def _charge_late_fees(loans: dict[int, Loan], as_of: date, run: DailyRun) -> Non
         else:
             row.fee_due += amount
             bulk_rows.append((row, amount))
+            charged[row.loan_id] += amount
+            _fee_balance_after(fees[-1], loans[row.loan_id], charged[row.loan_id])
     Instalment.objects.bulk_update(late, ["late_fee_charged_on", "fee_due"])
     LoanTransaction.objects.bulk_create(fees)
     _add_fees_to_balances(loans, bulk_rows)
@@ -171,6 +174,15 @@ def _charge_late_fees(loans: dict[int, Loan], as_of: date, run: DailyRun) -> Non
         run.replayed += 1
     run.fees += len(fees)
     run.fee_amount += sum((fee.amount for fee in fees), ZERO)
+
+
+def _fee_balance_after(fee: LoanTransaction, loan: Loan, charged: Decimal) -> None:
+    """A bulk fee's balance after it: the loan's (nothing is dated after it) plus the fees charged so far.
+
+    The fee is on an unpaid instalment, so the oldest unpaid one stays the oldest."""
+    fee.principal_after, fee.interest_after = loan.outstanding_principal, loan.outstanding_interest
+    fee.fees_after = loan.outstanding_fees + charged
+    fee.unpaid_since = loan.unpaid_since
 
 
 def _loans_with_transactions_after(late: list[Instalment], grace: timedelta) -> set[int]:

@@ -144,6 +144,45 @@ class Arrears:
 
 
 @dataclass(frozen=True)
+class Balance:
+    """What a loan owes right after a movement: the outstanding parts and since when it is late.
+
+    `unpaid_since` is the due date of the oldest instalment not fully paid (None once nothing is
+    owed). Until the next movement nothing changes but the calendar, so on any day up to then the
+    loan is `day - unpaid_since` days past due (0 if that is not positive): the reports read a past
+    day's book from these rows alone.
+    """
+
+    principal: Decimal
+    interest: Decimal
+    fee: Decimal
+    unpaid_since: date | None
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest + self.fee
+
+    def days_past_due(self, on: date) -> int:
+        return max(0, (on - self.unpaid_since).days) if self.unpaid_since else 0
+
+
+NOTHING_OWED = Balance(ZERO, ZERO, ZERO, None)
+
+
+def balance_of(lines: Sequence[Line], *, written_off: bool = False) -> Balance:
+    """The Balance of these instalments (nothing once written off)."""
+    if written_off:
+        return NOTHING_OWED
+    unpaid = [line for line in lines if line.unpaid > ZERO]
+    return Balance(
+        principal=sum((line.principal_unpaid for line in lines), ZERO),
+        interest=sum((line.interest_unpaid for line in lines), ZERO),
+        fee=sum((line.fee_unpaid for line in lines), ZERO),
+        unpaid_since=min((line.due_date for line in unpaid), default=None),
+    )
+
+
+@dataclass(frozen=True)
 class LedgerState:
     """The result of a replay: the instalments, each transaction's allocation and the loan's balances."""
 
@@ -154,6 +193,14 @@ class LedgerState:
     written_off_on: date | None = None
     written_off: Allocation = Allocation()
     overpaid: Decimal = ZERO
+    # The Balance before any movement (the schedule at disbursement) and right after each applied one.
+    opening: Balance = NOTHING_OWED
+    balances: dict[int, Balance] = field(default_factory=dict)
+
+    @property
+    def balance(self) -> Balance:
+        """What the loan owes now."""
+        return balance_of(self.lines, written_off=self.is_written_off)
 
     @property
     def is_written_off(self) -> bool:
@@ -345,7 +392,9 @@ def effective(movements: Iterable[Movement]) -> list[Movement]:
 def replay(terms: Terms, movements: Iterable[Movement]) -> LedgerState:
     """The loan's state after its transactions; the same transactions always give the same state."""
     lines = schedule_lines(terms)
+    opening = balance_of(lines)
     allocations: dict[int, Allocation] = {}
+    balances: dict[int, Balance] = {}
     closed_on = written_off_on = None
     written_off = Allocation()
     overpaid = ZERO
@@ -367,7 +416,8 @@ def replay(terms: Terms, movements: Iterable[Movement]) -> LedgerState:
             written_off = LedgerState(terms, tuple(lines)).settlement(movement.on)
             written_off_on = movement.on
             allocations[movement.id] = written_off
-        unpaid = any(line.unpaid > ZERO for line in lines)
+        balances[movement.id] = balance_of(lines, written_off=written_off_on is not None)
+        unpaid = balances[movement.id].unpaid_since is not None
         closed_on = None if unpaid or written_off_on else (closed_on or movement.on)
     return LedgerState(
         terms=terms,
@@ -377,6 +427,8 @@ def replay(terms: Terms, movements: Iterable[Movement]) -> LedgerState:
         written_off_on=written_off_on,
         written_off=written_off,
         overpaid=overpaid,
+        opening=opening,
+        balances=balances,
     )
 
 

@@ -91,6 +91,9 @@ class Loan(models.Model):
     next_due_date = models.DateField(null=True, blank=True)
     next_due_amount = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
     days_past_due = models.PositiveIntegerField(default=0)
+    # As of the last replay (exact): the due date of the oldest instalment not fully paid; the
+    # reports count days past due from it on any day (ledger.Balance).
+    unpaid_since = models.DateField(null=True, blank=True)
     closed_on = models.DateField(null=True, blank=True)
     cancelled_on = models.DateField(null=True, blank=True)
     written_off_on = models.DateField(null=True, blank=True)
@@ -111,7 +114,7 @@ class Loan(models.Model):
         history_user_getter=lambda historical: historical.history_user_id,
         history_user_setter=lambda historical, user_id: setattr(historical, "history_user_id", user_id),
         # Arrears move with the calendar (the daily job): they are not changes of the loan.
-        excluded_fields=["updated_at", "next_due_date", "next_due_amount", "days_past_due"],
+        excluded_fields=["updated_at", "next_due_date", "next_due_amount", "days_past_due", "unpaid_since"],
     )
 
     class Meta:
@@ -121,7 +124,8 @@ class Loan(models.Model):
             models.Index(fields=["status", "-created_at", "-id"], name="loan_status_newest"),
             models.Index(fields=["customer_id", "-created_at", "-id"], name="loan_customer_newest"),
             models.Index(fields=["agent_id", "-created_at", "-id"], name="loan_agent_newest"),
-            models.Index(fields=["principal"], name="loan_principal"),
+            # ?ordering=principal / -principal: with the id, as the list orders (a cursor page is one index range).
+            models.Index(fields=["principal", "id"], name="loan_principal_id"),
             # ?overdue=true&min_dpd=N: the few late loans, most late first.
             models.Index(
                 fields=["-days_past_due", "-created_at", "-id"],
@@ -235,6 +239,8 @@ class Instalment(models.Model):
             models.Index(
                 fields=["loan", "due_date"], name="instalment_unpaid_loan", condition=Q(paid_off_on__isnull=True)
             ),
+            # The collections report: what fell due in a period.
+            models.Index(fields=["due_date"], name="instalment_due"),
         ]
 
     def __str__(self) -> str:
@@ -279,10 +285,21 @@ class LoanTransaction(models.Model):
     interest_portion = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
     fee_portion = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
     overpaid_portion = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    # The loan's ledger.Balance right after this transaction, as the last replay gave it; empty for a
+    # reversal record and a reversed transaction, which are not on the ledger. A past day's book is
+    # each loan's latest balance on or before that day (loans/reports.py).
+    principal_after = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    interest_after = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    fees_after = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    unpaid_since = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["on", "id"]
-        indexes = [models.Index(fields=["loan", "on", "id"], name="transaction_loan_on")]
+        indexes = [
+            models.Index(fields=["loan", "on", "id"], name="transaction_loan_on"),
+            # The collections report: the repayments of a period.
+            models.Index(fields=["on"], name="transaction_repayment_on", condition=Q(kind="repayment")),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="transaction_amount_positive"),
             models.CheckConstraint(condition=Q(kind__in=ledger.KINDS), name="transaction_kind_valid"),

@@ -17,7 +17,7 @@ from loans.models import LOAN_FIELDS, Loan, LoanTransaction
 # own timestamps are not "changes".
 # Nor are the arrears, which move with the calendar and are not kept in the history.
 NOT_CHANGES = {"id", "customer_id", "agent_id", "created_at", "updated_at", "next_due_date", "next_due_amount"}
-HISTORY_FIELDS = [name for name in LOAN_FIELDS if name not in NOT_CHANGES | {"days_past_due"}]
+HISTORY_FIELDS = [name for name in LOAN_FIELDS if name not in NOT_CHANGES | {"days_past_due", "unpaid_since"}]
 
 
 def list_loans(

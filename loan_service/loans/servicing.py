@@ -45,6 +45,7 @@ INSTALMENT_MONEY = [
     "paid_off_on",
 ]
 PORTIONS = ["principal_portion", "interest_portion", "fee_portion", "overpaid_portion"]
+BALANCE_AFTER = ["principal_after", "interest_after", "fees_after", "unpaid_since"]
 Kind = LoanTransaction.Kind
 
 
@@ -88,6 +89,7 @@ def store_state(loan: Loan, transactions: Sequence[LoanTransaction], state: ledg
     loan.outstanding_fees = state.outstanding_fees
     loan.total_outstanding = state.total_outstanding
     loan.overpaid = state.overpaid
+    loan.unpaid_since = state.balance.unpaid_since
     arrears = state.arrears(today)
     loan.days_past_due, loan.next_due_date, loan.next_due_amount = (
         arrears.days_past_due,
@@ -130,18 +132,30 @@ def _store_instalments(loan: Loan, state: ledger.LedgerState) -> None:
         Instalment.objects.bulk_create(created)
 
 
+def balance_after(tx: LoanTransaction, state: ledger.LedgerState) -> tuple:
+    """The BALANCE_AFTER values of `tx` in `state`: empty off the ledger (a reversal record, a reversed one)."""
+    if tx.kind == Kind.DISBURSEMENT:
+        balance = state.opening
+    elif tx.kind == Kind.REVERSAL or tx.id not in state.balances:
+        return (None, None, None, None)
+    else:
+        balance = state.balances[tx.id]
+    return (balance.principal, balance.interest, balance.fee, balance.unpaid_since)
+
+
 def _store_allocations(transactions: Sequence[LoanTransaction], state: ledger.LedgerState) -> None:
     changed = []
     for tx in transactions:
-        if tx.kind in (Kind.DISBURSEMENT, Kind.REVERSAL):
-            continue
-        part = state.allocations.get(tx.id, ledger.Allocation())  # reversed: allocated nothing
-        values = (part.principal, part.interest, part.fee, part.overpaid)
-        if tuple(getattr(tx, name) for name in PORTIONS) != values:
-            tx.principal_portion, tx.interest_portion, tx.fee_portion, tx.overpaid_portion = values
+        values = dict(zip(BALANCE_AFTER, balance_after(tx, state), strict=True))
+        if tx.kind not in (Kind.DISBURSEMENT, Kind.REVERSAL):
+            part = state.allocations.get(tx.id, ledger.Allocation())  # reversed: allocated nothing
+            values |= zip(PORTIONS, (part.principal, part.interest, part.fee, part.overpaid), strict=True)
+        if any(getattr(tx, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(tx, name, value)
             changed.append(tx)
     if changed:
-        LoanTransaction.objects.bulk_update(changed, PORTIONS)
+        LoanTransaction.objects.bulk_update(changed, PORTIONS + BALANCE_AFTER)
 
 
 def _announce_closure(loan: Loan, before: str, transactions: Sequence[LoanTransaction]) -> None:

@@ -579,3 +579,24 @@ def test_a_payoff_quote_holds_for_one_payment_and_is_quoted_again_after_a_partia
     state = replay(TEN_THOUSAND, [repay(1, "100.00", on), repay(2, str(partly.payoff(on)), on)])
 
     assert (state.closed_on, state.total_outstanding, state.overpaid) == (on, ZERO, ZERO)
+
+
+@PROPERTY
+@given(loans(), st.integers(0, 800))
+def test_the_balance_after_the_last_movement_by_a_day_is_that_days_state(loan_and_history, days):
+    """The reports read a past day's book from the balance stored after each movement: it must be
+    exactly what a replay of the movements up to that day owes, and as late."""
+    terms, movements = loan_and_history
+    state = replay(terms, movements)
+    day = terms.disbursed_on + timedelta(days=days)
+    applied = [movement for movement in effective(movements) if movement.on <= day]
+    balance = state.balances[applied[-1].id] if applied else state.opening
+    then = state_on(terms, movements, day)
+
+    assert (balance.principal, balance.interest, balance.fee) == (
+        then.outstanding_principal,
+        then.outstanding_interest,
+        then.outstanding_fees,
+    )
+    assert balance.days_past_due(day) == then.arrears(day).days_past_due
+    assert state.balance == (state.balances[effective(movements)[-1].id] if effective(movements) else state.opening)

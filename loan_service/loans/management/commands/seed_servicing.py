@@ -25,7 +25,7 @@ from django.utils import timezone
 from loans import ledger, schedule, services
 from loans.models import Instalment, Loan, LoanStatusCount, LoanTransaction
 from loans.schedule import ZERO
-from loans.servicing import INSTALMENT_MONEY, PORTIONS, state_of
+from loans.servicing import BALANCE_AFTER, INSTALMENT_MONEY, PORTIONS, state_of
 
 PRINCIPALS = [Decimal(p) for p in ("10000.00", "25000.00", "60000.00", "150000.00", "400000.00", "1200000.00")]
 TERMS = {6: 35, 9: 25, 12: 25, 18: 10, 24: 5}  # months: weight; about 10.4 instalments a loan
@@ -100,6 +100,7 @@ def shape_of(principal: Decimal, months: int, disbursed_on: date, paid: int, as_
         "amount": cost.amount,
         "total_interest": cost.total_interest,
         **{name: getattr(state, name) for name in BALANCES},
+        "unpaid_since": state.balance.unpaid_since,
         "days_past_due": arrears.days_past_due,
         "next_due_date": arrears.next_due_date,
         "next_due_amount": arrears.next_due_amount,
@@ -109,12 +110,14 @@ def shape_of(principal: Decimal, months: int, disbursed_on: date, paid: int, as_
         for index, line in enumerate(state.lines)
     )
     disbursement = ledger.Movement(-1, Kind.DISBURSEMENT, principal, disbursed_on)
-    transactions = [_transaction(disbursement, ledger.Allocation())]
-    transactions += [_transaction(movement, state.allocations[movement.id]) for movement in movements]
+    transactions = [_transaction(disbursement, ledger.Allocation(), state.opening)]
+    transactions += [
+        _transaction(movement, state.allocations[movement.id], state.balances[movement.id]) for movement in movements
+    ]
     return Shape(loan, instalments, tuple(transactions))
 
 
-def _transaction(movement: ledger.Movement, part: ledger.Allocation) -> tuple:
+def _transaction(movement: ledger.Movement, part: ledger.Allocation, after: ledger.Balance) -> tuple:
     note = f"Late fee on instalment {movement.instalment}." if movement.kind == Kind.FEE else ""
     values = {
         "kind": movement.kind,
@@ -125,6 +128,7 @@ def _transaction(movement: ledger.Movement, part: ledger.Allocation) -> tuple:
         "created_by": None if movement.kind == Kind.FEE else SEED_ADMIN_ID,  # fees: the daily job
         "created_at": _noon(movement.on),
         **dict(zip(PORTIONS, (part.principal, part.interest, part.fee, part.overpaid), strict=True)),
+        **dict(zip(BALANCE_AFTER, (after.principal, after.interest, after.fee, after.unpaid_since), strict=True)),
     }
     return tuple(values.get(name) for name in TRANSACTION_REST)
 
