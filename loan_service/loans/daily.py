@@ -28,9 +28,10 @@ from common import events
 from common.outbox.models import OutboxMessage
 from common.outbox.publisher import envelope_row
 from loans import ledger
-from loans.models import Instalment, Loan, LoanTransaction
+from loans.models import Instalment, Loan, LoanTransaction, add_to_portfolio, slice_key_and_values
 from loans.schedule import ZERO
 from loans.selectors import movements_of, state_of, terms_of
+from loans.services import compact_portfolio
 from loans.servicing import servicing_fields, store_state
 
 logger = logging.getLogger("lms.loans.daily")
@@ -76,6 +77,7 @@ def run_daily(*, as_of: date, batch_size: int | None = None) -> DailyRun:
             _run_batch(batch, as_of, run)
         last = batch[-1]
         run.batches += 1
+    compact_portfolio()  # the day's differences in the kept portfolio slices, folded
     run.seconds = time.perf_counter() - started
     logger.info("daily job done", extra={"as_of": as_of.isoformat(), "summary": str(run)})
     return run
@@ -214,7 +216,11 @@ def _add_fees_to_balances(loans: dict[int, Loan], charged: list[tuple[Instalment
         loan = loans[loan_id]
         loan.outstanding_fees += amount
         loan.total_outstanding += amount
+        loan._slice = slice_key_and_values(loan)  # what the bulk update leaves in the row
     Loan.objects.bulk_update([loans[loan_id] for loan_id in added], ["outstanding_fees", "total_outstanding"])
+    add_to_portfolio(
+        [(loans[loan_id]._slice[0], 0, (ZERO, ZERO, ZERO, ZERO, amount)) for loan_id, amount in added.items()]
+    )
 
 
 def _update_arrears(loans: dict[int, Loan], unpaid: dict[int, list[Instalment]], as_of: date, run: DailyRun) -> None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -33,6 +33,58 @@ class LoanStatusCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status}: {self.count}"
+
+
+# A slice's unpaid_since when nothing is owed (a unique key cannot hold NULL as one value).
+NEVER_LATE = date(9999, 12, 31)
+SLICE_MONEY = ["principal", "disbursed_principal", "outstanding_principal", "outstanding_interest", "outstanding_fees"]
+
+
+class PortfolioSlice(models.Model):
+    """Kept sums of the loan table by agent, status and unpaid_since: today's portfolio report reads
+    these few thousand rows instead of every loan (loans/reports.py).
+
+    Append-only: each save of a loan that moves its figures adds the difference (the old slice
+    minus, the new slice plus), so concurrent writers never wait on one another here. The daily
+    job (and `recount_loans`) folds the rows into one per key (`compact_portfolio`). Days past
+    due come from unpaid_since on the day of the report, so the slices do not age.
+    """
+
+    agent_id = models.BigIntegerField()
+    status = models.CharField(max_length=16)
+    unpaid_since = models.DateField()
+    loans = models.BigIntegerField(default=0)
+    principal = models.DecimalField(max_digits=20, decimal_places=2, default=ZERO)
+    disbursed_principal = models.DecimalField(max_digits=20, decimal_places=2, default=ZERO)
+    outstanding_principal = models.DecimalField(max_digits=20, decimal_places=2, default=ZERO)
+    outstanding_interest = models.DecimalField(max_digits=20, decimal_places=2, default=ZERO)
+    outstanding_fees = models.DecimalField(max_digits=20, decimal_places=2, default=ZERO)
+
+    class Meta:
+        indexes = [models.Index(fields=["agent_id"], name="portfolio_slice_agent")]
+
+    def __str__(self) -> str:
+        return f"agent {self.agent_id} {self.status} unpaid since {self.unpaid_since}: {self.loans} loans"
+
+
+def slice_key_and_values(loan) -> tuple[tuple, tuple]:
+    """The PortfolioSlice key of a loan and what it adds to it."""
+    key = (loan.agent_id, loan.status, loan.unpaid_since or NEVER_LATE)
+    disbursed = loan.principal if loan.disbursed_on else ZERO
+    money = (loan.principal, disbursed, loan.outstanding_principal, loan.outstanding_interest, loan.outstanding_fees)
+    return key, tuple(Decimal(value) for value in money)
+
+
+def add_to_portfolio(changes: list[tuple[tuple, int, tuple]]) -> None:
+    """Append (key, loans, money) differences to the kept slices."""
+    rows = [
+        PortfolioSlice(
+            agent_id=agent, status=status, unpaid_since=since, loans=loans, **dict(zip(SLICE_MONEY, money, strict=True))
+        )
+        for (agent, status, since), loans, money in changes
+        if loans or any(money)
+    ]
+    PortfolioSlice.objects.bulk_create(rows)
 
 
 class LoanQuerySet(models.QuerySet):
@@ -162,6 +214,31 @@ class Loan(models.Model):
 
     def __str__(self) -> str:
         return f"Loan #{self.pk} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        """Save, and add the change of its figures to the kept PortfolioSlice rows (same transaction)."""
+        before = getattr(self, "_slice", None)
+        if before is None and not self._state.adding:
+            raise RuntimeError("a loan read with only some fields cannot be saved (the portfolio would drift)")
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            after = slice_key_and_values(self)
+            if after != before:
+                changes = [(after[0], 1, after[1])]
+                if before is not None:
+                    changes.append((before[0], -1, tuple(-value for value in before[1])))
+                add_to_portfolio(changes)
+        self._slice = after
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        loan = super().from_db(db, field_names, values)
+        loan._slice = slice_key_and_values(loan) if len(values) == len(cls._meta.concrete_fields) else None
+        return loan
+
+    def refresh_from_db(self, *args, **kwargs):
+        super().refresh_from_db(*args, **kwargs)
+        self._slice = slice_key_and_values(self)
 
     def record_change(self, *, by: int, change: str) -> None:
         """Who makes the next save and what kind of change it is, for the history row."""

@@ -31,7 +31,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import connection
 from django.utils import timezone
 
-from loans.models import STATUSES, Instalment, Loan, LoanTransaction
+from loans.models import STATUSES, Instalment, Loan, LoanTransaction, PortfolioSlice
 from loans.schedule import add_months
 
 PAR_DAYS = (1, 30, 60, 90)
@@ -42,6 +42,7 @@ AT_RISK = [f"par{days}_principal" for days in PAR_DAYS]
 LOAN = Loan._meta.db_table
 TRANSACTION = LoanTransaction._meta.db_table
 INSTALMENT = Instalment._meta.db_table
+SLICE = PortfolioSlice._meta.db_table
 UNPAID = "i.principal_due - i.principal_paid + i.interest_due - i.interest_paid"
 
 
@@ -112,17 +113,19 @@ def _end_of(day: date) -> datetime:
 
 
 def _book_rows(as_of: date, agent_id: int | None) -> tuple[str, list]:
-    """SQL of each loan's (agent_id, status, principal, disbursed_on, outstanding parts, unpaid_since) on `as_of`."""
+    """SQL of the book on `as_of`, as rows of (agent_id, s: status, n: loans, principal, disbursed: principal paid
+    out, op / oi / ofee: outstanding principal / interest / fees, since: unpaid_since); one row per loan on a
+    past day, one per kept slice today."""
     agent = "AND l.agent_id = %s" if agent_id is not None else ""
     params = [agent_id] if agent_id is not None else []
     if as_of >= timezone.localdate():
-        # Nothing is dated after today: the loan rows hold every loan's latest balance.
+        # Nothing is dated after today: every loan's latest balance is in the kept slices of the loan rows.
         sql = f"""
-            SELECT l.agent_id AS agent_id, l.status AS s, l.principal AS principal, l.disbursed_on AS paid_out,
-                   l.outstanding_principal AS op, l.outstanding_interest AS oi, l.outstanding_fees AS ofee,
-                   l.unpaid_since AS since
-            FROM {LOAN} l WHERE l.created_at < %s {agent}"""
-        return sql, [_end_of(as_of), *params]
+            SELECT agent_id, status AS s, loans AS n, principal, disbursed_principal AS disbursed,
+                   outstanding_principal AS op, outstanding_interest AS oi, outstanding_fees AS ofee,
+                   unpaid_since AS since
+            FROM {SLICE} {"WHERE agent_id = %s" if agent_id is not None else ""}"""
+        return sql, params
     if connection.vendor == "postgresql":
         latest = f"""
             SELECT DISTINCT ON (t.loan_id) t.loan_id, t.kind, t.principal_after, t.interest_after,
@@ -138,7 +141,7 @@ def _book_rows(as_of: date, agent_id: int | None) -> tuple[str, list]:
             ) ranked WHERE position = 1"""
     sql = f"""
         WITH latest AS ({latest})
-        SELECT l.agent_id AS agent_id,
+        SELECT l.agent_id AS agent_id, 1 AS n,
                CASE WHEN b.loan_id IS NOT NULL THEN
                         CASE WHEN b.kind = 'write_off' THEN 'WRITTEN_OFF'
                              WHEN b.principal_after + b.interest_after + b.fees_after = 0 THEN 'CLOSED'
@@ -146,7 +149,8 @@ def _book_rows(as_of: date, agent_id: int | None) -> tuple[str, list]:
                     WHEN l.cancelled_on <= %s THEN 'CANCELLED'
                     WHEN l.decided_at < %s THEN CASE WHEN l.status = 'REJECTED' THEN 'REJECTED' ELSE 'APPROVED' END
                     ELSE 'NEW' END AS s,
-               l.principal AS principal, b.loan_id AS paid_out, COALESCE(b.principal_after, 0) AS op,
+               l.principal AS principal, CASE WHEN b.loan_id IS NOT NULL THEN l.principal ELSE 0 END AS disbursed,
+               COALESCE(b.principal_after, 0) AS op,
                COALESCE(b.interest_after, 0) AS oi, COALESCE(b.fees_after, 0) AS ofee, b.unpaid_since AS since
         FROM {LOAN} l LEFT JOIN latest b ON b.loan_id = l.id
         WHERE l.created_at < %s {agent}"""
@@ -156,13 +160,11 @@ def _book_rows(as_of: date, agent_id: int | None) -> tuple[str, list]:
 
 def _books(as_of: date, period_start: date, agent_id: int | None) -> dict[int, Book]:
     rows, row_params = _book_rows(as_of, agent_id)
-    # paid_out is the disbursement date today and the latest ledger row's loan id before: not null once paid out.
     at_risk = ", ".join(
         _cents("CASE WHEN book.s = 'DISBURSED' AND book.since < %s THEN book.op ELSE 0 END") for _ in PAR_DAYS
     )
     sql = f"""
-        SELECT book.agent_id, book.s, COUNT(*), {_cents("book.principal")},
-               {_cents("CASE WHEN book.paid_out IS NOT NULL THEN book.principal ELSE 0 END")},
+        SELECT book.agent_id, book.s, SUM(book.n), {_cents("book.principal")}, {_cents("book.disbursed")},
                {_cents("book.op")}, {_cents("book.oi")}, {_cents("book.ofee")}, {at_risk}
         FROM ({rows}) AS book
         GROUP BY book.agent_id, book.s"""
@@ -172,7 +174,7 @@ def _books(as_of: date, period_start: date, agent_id: int | None) -> dict[int, B
         cursor.execute(sql, params)
         for agent, status, count, principal, disbursed, *money in cursor.fetchall():
             book = books[agent]
-            book.counts[status] += count
+            book.counts[status] += int(count)
             book.principal[status] += _money(principal)
             book.disbursed_principal += _money(disbursed)
             for name, cents in zip(MONEY[1:] + AT_RISK, money, strict=True):

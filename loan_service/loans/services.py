@@ -15,7 +15,14 @@ from common.outbox import publisher as outbox
 from loans import schedule
 from loans.customers import ensure_customer
 from loans.errors import LoanAlreadyDecided, LoanNotEditable, LoanNotFound
-from loans.models import Loan, LoanStatusCount
+from loans.models import (
+    SLICE_MONEY,
+    Loan,
+    LoanStatusCount,
+    PortfolioSlice,
+    add_to_portfolio,
+    slice_key_and_values,
+)
 
 DECISIONS = {Loan.Status.APPROVED: events.LoanApproved, Loan.Status.REJECTED: events.LoanRejected}
 
@@ -167,3 +174,69 @@ def recount_loan_statuses() -> dict[str, tuple[int, int]]:
         for status in statuses:
             LoanStatusCount.objects.update_or_create(status=status, defaults={"count": counted.get(status, 0)})
     return {status: (kept.get(status, 0), counted.get(status, 0)) for status in statuses}
+
+
+SLICE_TABLE = PortfolioSlice._meta.db_table
+SLICE_KEY = "agent_id, status, unpaid_since"
+SLICE_SUMS = "SUM(loans), " + ", ".join(f"SUM({name})" for name in SLICE_MONEY)
+SLICE_COLUMNS = f"{SLICE_KEY}, loans, {', '.join(SLICE_MONEY)}"
+SLICE_NOT_EMPTY = "SUM(loans) <> 0 OR " + " OR ".join(f"SUM({name}) <> 0" for name in SLICE_MONEY)
+
+
+def compact_portfolio() -> None:
+    """Fold the kept PortfolioSlice differences into one row per key (empty keys dropped).
+
+    PostgreSQL does it in one statement, so a difference committed meanwhile is either folded or
+    left as it is, never lost. SQLite has one writer at a time, so the steps cannot interleave; it
+    keeps decimals as floats, so the sums are made in Python, where they are exact.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"WITH gone AS (DELETE FROM {SLICE_TABLE} RETURNING *) "  # noqa: S608 - constant names
+                    f"INSERT INTO {SLICE_TABLE} ({SLICE_COLUMNS}) SELECT {SLICE_KEY}, {SLICE_SUMS} FROM gone "
+                    f"GROUP BY {SLICE_KEY} HAVING {SLICE_NOT_EMPTY}"
+                )
+            return
+        rows = list(PortfolioSlice.objects.order_by("id"))
+        sums: dict[tuple, list] = {}
+        for row in rows:
+            folded = sums.setdefault(
+                (row.agent_id, row.status, row.unpaid_since), [0] + [Decimal(0)] * len(SLICE_MONEY)
+            )
+            folded[0] += row.loans
+            for index, name in enumerate(SLICE_MONEY, start=1):
+                folded[index] += getattr(row, name)
+        PortfolioSlice.objects.filter(id__lte=rows[-1].id if rows else 0).delete()
+        add_to_portfolio([(key, folded[0], tuple(folded[1:])) for key, folded in sums.items()])
+
+
+def rebuild_portfolio() -> bool:
+    """Recompute the kept slices from the loan rows (loans locked against writes meanwhile, as the
+    recount of the status counts); True when they were right."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {connection.ops.quote_name(Loan._meta.db_table)} IN SHARE MODE")
+        compact_portfolio()
+        counted: dict[tuple, list] = {}
+        for loan in Loan.objects.only(*SLICE_FIELDS).order_by().iterator(chunk_size=2000):
+            key, money = slice_key_and_values(loan)
+            sums = counted.setdefault(key, [0, *(Decimal(0) for _ in SLICE_MONEY)])
+            sums[0] += 1
+            for index, value in enumerate(money, start=1):
+                sums[index] += value
+        kept = {
+            (row.agent_id, row.status, row.unpaid_since): [row.loans, *(getattr(row, name) for name in SLICE_MONEY)]
+            for row in PortfolioSlice.objects.all()
+        }
+        if kept == counted:
+            return True
+        PortfolioSlice.objects.all().delete()
+        add_to_portfolio([(key, sums[0], tuple(sums[1:])) for key, sums in counted.items()])
+    return False
+
+
+SLICE_FIELDS = ["agent_id", "status", "unpaid_since", "principal", "disbursed_on", "outstanding_principal"]
+SLICE_FIELDS += ["outstanding_interest", "outstanding_fees"]
