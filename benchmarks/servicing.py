@@ -20,33 +20,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import signal
-import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
-import urllib3
+from stack import (
+    SERVICE,
+    WARM_UP,
+    call,
+    install_signal_handlers,
+    load,
+    percentiles,
+    running_service,
+    seeded_database,
+    test_keys,
+    timed,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-SERVICE = ROOT / "loan_service"
-sys.path.insert(0, str(ROOT / "common"))
-
-from common.testing import test_keys  # noqa: E402
-
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "lms_bench_servicing"
 ADMIN_ID = 1
-WARM_UP = 20
 
 TARGET_REPAYMENT_P95_MS = 30.0
 TARGET_DAILY_SECONDS = 30.0
@@ -56,62 +53,6 @@ SUMMARY = re.compile(
     r"(?P<overdue>\d+) overdue notices, (?P<reminders>\d+) reminders, (?P<arrears>\d+) arrears updated, "
     r"(?P<replayed>\d+) replayed, (?P<seconds>[\d.]+) s"
 )
-GUNICORN = [
-    str(Path(sys.executable).parent / "gunicorn"),
-    "loan_service.wsgi:application",
-    *("--workers", "2", "--graceful-timeout", "5", "--timeout", "30", "--worker-class", "gthread", "--threads", "4"),
-]
-
-
-class Stopped(Exception):
-    """SIGTERM or SIGHUP: unwind through the clean-up like Ctrl-C does."""
-
-
-def _stop(signum, frame):
-    raise Stopped(signal.Signals(signum).name)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
-    return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "mean": statistics.fmean(ordered) * 1000}
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
-
-
-def prepare(args) -> dict[str, str]:
-    """A fresh database, migrated and seeded as of `args.today`; the environment loan_service runs with."""
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-    var_dir = tempfile.mkdtemp(prefix="lms-bench-servicing-")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{DATABASE}",
-        "LMS_VAR_DIR": var_dir,
-        "JWT_PUBLIC_KEY_PATHS": str(test_keys.public_path),
-        "JWT_JWKS_URL": "",
-        "LOG_LEVEL": "WARNING",
-    }
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput"], cwd=SERVICE, env=env, check=True, capture_output=True)
-    started = time.perf_counter()
-    seed = [*manage, "seed_servicing", "--count", str(args.loans), "--as-of", args.today]
-    subprocess.run(seed, cwd=SERVICE, env=env, check=True)
-    args.seed_seconds = time.perf_counter() - started
-    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as db:
-        db.execute("VACUUM ANALYZE")  # what autovacuum does after a bulk load
-    print(f"seeded {args.loans:,} disbursed loans in {args.seed_seconds:.1f} s ({load()})")
-    return env
 
 
 def book(env: dict[str, str]) -> dict[str, int]:
@@ -134,48 +75,6 @@ def random_loans(env: dict[str, str], count: int) -> list[tuple[int, Decimal]]:
         return db.execute(sql, [count]).fetchall()
 
 
-def start_server(env: dict[str, str]) -> tuple[subprocess.Popen, urllib3.HTTPConnectionPool]:
-    """loan_service under gunicorn on a free port, and one keep-alive client for it."""
-    port = free_port()
-    server = subprocess.Popen(
-        [*GUNICORN, "--bind", f"127.0.0.1:{port}"],
-        cwd=SERVICE,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    pool = urllib3.HTTPConnectionPool(
-        "127.0.0.1", port, maxsize=1, retries=urllib3.Retry(connect=50, backoff_factor=0.1)
-    )
-    pool.request("GET", "/health")
-    return server, pool
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=5)
-
-
-def _call(pool, method: str, path: str, expect: int, **kwargs) -> tuple[float, urllib3.BaseHTTPResponse]:
-    started = time.perf_counter()
-    response = pool.request(method, path, **kwargs)
-    elapsed = time.perf_counter() - started
-    if response.status != expect:
-        raise AssertionError(f"{method} {path}: {response.status} {response.data[:300]!r}")
-    return elapsed, response
-
-
-def time_health(pool, count: int) -> dict[str, float]:
-    for _ in range(WARM_UP):
-        pool.request("GET", "/health")
-    return percentiles([_call(pool, "GET", "/health", 200)[0] for _ in range(count)])
-
-
 def _amount(emi: Decimal, payoff: Decimal, index: int) -> Decimal:
     """An instalment most often, sometimes half of one or two (a prepayment); never more than the payoff."""
     share = (Decimal(1), Decimal(1), Decimal("0.5"), Decimal(2))[index % 4]
@@ -187,12 +86,12 @@ def time_servicing(pool, loans: list[tuple[int, Decimal]], today: str) -> tuple[
     headers = {"Authorization": f"Bearer {test_keys.mint(user_id=ADMIN_ID, role='admin')}"}
     quotes, repayments, last = [], [], None
     for index, (loan_id, emi) in enumerate(loans):
-        quoted, response = _call(pool, "GET", f"/api/loan/{loan_id}/payoff?date={today}", 200, headers=headers)
+        quoted, response = call(pool, "GET", f"/api/loan/{loan_id}/payoff?date={today}", 200, headers=headers)
         payoff = Decimal(response.json()["data"]["payoff"])
         body = json.dumps({"amount": str(_amount(emi, payoff, index)), "date": today})
         post = {**headers, "Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())}
         path = f"/api/loan/{loan_id}/repayments"
-        repaid, response = _call(pool, "POST", path, 201, body=body, headers=post)
+        repaid, response = call(pool, "POST", path, 201, body=body, headers=post)
         if index >= WARM_UP:
             quotes.append(quoted)
             repayments.append(repaid)
@@ -285,14 +184,9 @@ def measure(args, env: dict[str, str], figures: dict) -> None:
     loans = random_loans(env, args.requests + WARM_UP)
     if len(loans) < args.requests + WARM_UP:
         raise SystemExit(f"only {len(loans)} loans for {args.requests + WARM_UP} requests: use more --loans")
-    server = None
-    try:
-        server, pool = start_server(env)
-        figures["health"] = time_health(pool, args.requests)
+    with running_service(env) as pool:
+        figures["health"] = timed(pool, "/health", args.requests)
         figures["payoff"], figures["repay"], figures["replay"] = time_servicing(pool, loans, args.today)
-    finally:
-        if server is not None:
-            stop_server(server)
     figures["book"] = book(env)
     figures["first"] = run_daily(env, args.today)
     figures["second"] = run_daily(env, args.today)
@@ -304,15 +198,12 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
     args.today = datetime.now(UTC).date().isoformat()  # loan_service's day (TIME_ZONE is UTC)
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGHUP, _stop)
+    install_signal_handlers()
     figures = {"load_before": load()}
-    try:
-        env = prepare(args)
+    seed = ("seed_servicing", "--count", str(args.loans), "--as-of", args.today)
+    with seeded_database(DATABASE, *seed) as (env, args.seed_seconds):
+        print(f"seeded {args.loans:,} disbursed loans in {args.seed_seconds:.1f} s ({load()})")
         measure(args, env, figures)
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
     met = report(args, figures)
     print("all targets met" if met else "FAILED: a target is not met")
     return 0 if met else 1
