@@ -52,17 +52,36 @@ def check_database() -> dict:
     return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
-def check_broker() -> dict:
-    """Open (and close) a connection to the Celery broker, with a short timeout."""
+def probe_transport_options(broker_url: str, configured: dict, timeout: float) -> dict:
+    """The broker's transport options with every socket wait of a probe bounded by `timeout` seconds.
+
+    kombu's `connect_timeout` bounds AMQP's connect and handshake, but not Redis: its client has
+    its own connect and read timeouts (none by default), and a Redis that accepts the connection
+    and never answers the PING would hold the probe, and the page showing it, forever.
+    """
+    options = dict(configured)
+    if broker_url.startswith(("redis://", "rediss://")):
+        options.update(socket_connect_timeout=timeout, socket_timeout=timeout)
+    return options
+
+
+def check_broker(*, timeout: float = 2.0, retries: int = 1) -> dict:
+    """Open (and close) a connection to the Celery broker: each connect or read waits `timeout` seconds at most.
+
+    `retries` more attempts follow a refused one (kombu sleeps 2 s before each); 0 answers at the first failure.
+    """
     from kombu import Connection
 
     started = time.perf_counter()
     broker_url = getattr(settings, "CELERY_BROKER_URL", "")
+    configured = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
     try:
         with Connection(
-            broker_url, transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}), connect_timeout=2
+            broker_url,
+            transport_options=probe_transport_options(broker_url, configured, timeout),
+            connect_timeout=timeout,
         ) as connection:
-            connection.ensure_connection(max_retries=1, timeout=2)
+            connection.ensure_connection(max_retries=retries, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return {"status": "down", "error": type(exc).__name__}
     return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}

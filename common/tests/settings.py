@@ -20,7 +20,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "common.outbox",
     "common.idempotency",
+    "common.admin_health",
 ]
+# The admin health panel's templates (common.admin_health), rendered without the admin itself.
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
 MIDDLEWARE = [
     "common.middleware.CorrelationIdMiddleware",
     "common.middleware.BodySizeLimitMiddleware",

@@ -35,6 +35,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "t
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])  # origins allowed to post the admin forms
 
 INSTALLED_APPS = [
+    "common.admin_health",  # before the admin: its admin/index.html adds the health panel to Django's
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -94,6 +95,8 @@ NOTIFICATION_STUCK_AFTER_SECONDS = env_int("NOTIFICATION_STUCK_AFTER_SECONDS", 6
 NOTIFICATION_EVENT_MAX_RETRIES = 10
 NOTIFICATION_MAX_REQUEUES = 3
 MAX_BATCH_RECIPIENTS = 1000  # API.md: send-batch takes at most this many user ids
+# The admin index's health panel: after database and broker, the failed and waiting notifications.
+ADMIN_HEALTH_CHECKS = ["notifications.health.delivery"]
 
 # SMTP when a server is configured (and always outside development); else emails go to the log.
 EMAIL_BACKEND = env_str(

@@ -25,3 +25,15 @@ def get_notification_for(user, notification_id: int) -> Notification:
     if notification is None or (notification.user_id != user.id and user.role != ADMIN):
         raise NotificationNotFound()
     return notification
+
+
+def delivery_backlog(*, cap: int) -> dict[str, int]:
+    """Failed (dead) notifications, pending ones never tried and pending ones retrying, each counted up to cap + 1."""
+    pending = Notification.objects.filter(status=Notification.Status.PENDING)
+    counted = {
+        "failed": Notification.objects.filter(status=Notification.Status.FAILED),
+        "pending": pending.filter(attempts=0),
+        "retrying": pending.filter(attempts__gt=0),  # a delivery attempt failed and another is due (or resent)
+    }
+    # Each an index range of notification_status_due, cut at cap + 1 rows: a backlog of millions is as cheap.
+    return {name: rows.order_by()[: cap + 1].count() for name, rows in counted.items()}

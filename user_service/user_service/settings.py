@@ -35,6 +35,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "t
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])  # origins allowed to post the admin forms
 
 INSTALLED_APPS = [
+    "common.admin_health",  # before the admin: its admin/index.html adds the health panel to Django's
     "users.apps.UsersAdminConfig",  # django.contrib.admin, its login form throttled like the login API
     "django.contrib.auth",
     "django.contrib.contenttypes",
