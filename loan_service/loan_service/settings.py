@@ -40,6 +40,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "t
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])  # origins allowed to post the admin forms
 
 INSTALLED_APPS = [
+    "common.admin_health",  # before the admin: its admin/index.html adds the health panel to Django's
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -59,7 +60,8 @@ MIDDLEWARE = SERVICE_MIDDLEWARE
 ROOT_URLCONF = "loan_service.urls"
 WSGI_APPLICATION = "loan_service.wsgi.application"
 
-TEMPLATES = SERVICE_TEMPLATES
+# The project's own templates first: its admin/index.html links the dashboard and extends the health panel's.
+TEMPLATES = [{**SERVICE_TEMPLATES[0], "DIRS": [Path(__file__).resolve().parent / "templates"]}]
 
 # DATABASE_URL (PostgreSQL in production and CI), else var/loan_service.sqlite3.
 DATABASES = {"default": database_from_env(sqlite_path=VAR_DIR / "loan_service.sqlite3")}

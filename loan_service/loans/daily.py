@@ -23,12 +23,20 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from common import events
 from common.outbox.models import OutboxMessage
 from common.outbox.publisher import envelope_row
-from loans import ledger
-from loans.models import Instalment, Loan, LoanTransaction, add_to_portfolio, slice_key_and_values
+from loans import ledger, reports
+from loans.models import (
+    Instalment,
+    Loan,
+    LoanTransaction,
+    PortfolioDay,
+    add_to_portfolio,
+    slice_key_and_values,
+)
 from loans.schedule import ZERO
 from loans.selectors import movements_of, state_of, terms_of
 from loans.services import compact_portfolio
@@ -78,9 +86,16 @@ def run_daily(*, as_of: date, batch_size: int | None = None) -> DailyRun:
         last = batch[-1]
         run.batches += 1
     compact_portfolio()  # the day's differences in the kept portfolio slices, folded
+    _snapshot(as_of)
     run.seconds = time.perf_counter() - started
     logger.info("daily job done", extra={"as_of": as_of.isoformat(), "summary": str(run)})
     return run
+
+
+def _snapshot(as_of: date) -> None:
+    """The day's portfolio report, kept for the dashboard's PAR over time (a rerun replaces it)."""
+    figures = reports.portfolio(as_of=as_of, period_start=as_of.replace(day=1))
+    PortfolioDay.objects.update_or_create(day=as_of, defaults={"figures": figures, "computed_at": timezone.now()})
 
 
 def due_for_work(as_of: date):

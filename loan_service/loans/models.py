@@ -6,6 +6,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -65,6 +66,24 @@ class PortfolioSlice(models.Model):
 
     def __str__(self) -> str:
         return f"agent {self.agent_id} {self.status} unpaid since {self.unpaid_since}: {self.loans} loans"
+
+
+class PortfolioDay(models.Model):
+    """The portfolio report of a day as the daily job computed it then (the dashboard's PAR over time).
+
+    A snapshot: a later backdated repayment or reversal changes the report of that day
+    (GET /api/loan/reports/portfolio?as_of=), not what was reported.
+    """
+
+    day = models.DateField(unique=True)
+    figures = models.JSONField(encoder=DjangoJSONEncoder)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"portfolio of {self.day}"
 
 
 def slice_key_and_values(loan) -> tuple[tuple, tuple]:
