@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -449,14 +450,55 @@ def test_suites(var: Path) -> list[tuple[str, list[str], Path, dict]]:
                 "end-to-end",
                 [*pytest, "--rootdir", str(ROOT), "-p", "no:django", "tests"],
                 ROOT,
-                {**os.environ, "LMS_PYTHON": python()},
+                {"LMS_TEST_ARTEFACTS": str(var / "test-artefacts"), **os.environ, "LMS_PYTHON": python()},
             )
         )
     return suites
 
 
+BROWSER_PACKAGES = ["chromium", "chromium-driver"]  # Debian's: the end-to-end suite's admin tests drive them
+
+
+def ensure_browser() -> None:
+    """Install Chromium and its driver for the browser tests when missing, as root with apt-get; else say why not.
+
+    The tests skip themselves, with the reason, when the browser still is not there.
+    LMS_NO_BROWSER_INSTALL=1 leaves the machine as it is.
+    """
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    packages = " ".join(BROWSER_PACKAGES)
+    if os.environ.get("LMS_NO_BROWSER_INSTALL"):
+        say(f"{packages} not installed (LMS_NO_BROWSER_INSTALL is set): the browser tests will be skipped")
+        return
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        say(f"{packages} not installed and not installable here (needs root and apt-get): the browser tests will be")
+        say(f"  skipped; install them with `apt-get install {packages}`")
+        return
+    say(f"installing {packages} for the browser tests (apt-get; LMS_NO_BROWSER_INSTALL=1 skips this)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", *BROWSER_PACKAGES]
+    attempts = [[install], [["apt-get", "update", "-q"], install]]  # the package lists may be missing or stale
+    for steps in attempts:
+        for argv in steps:
+            try:
+                done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)
+            except subprocess.TimeoutExpired:
+                done = None
+            if done is None or done.returncode != 0:
+                failure = "timed out" if done is None else (done.stderr or done.stdout).strip()[-800:]
+                break
+        else:
+            if shutil.which("chromium") and shutil.which("chromedriver"):
+                return
+            failure = "installed, yet chromium or chromedriver is not on PATH"
+    say(f"could not install {packages}: the browser tests will be skipped. apt-get said:\n{failure}")
+
+
 def command_test(args) -> int:
     var = bootstrap(dev=True, migrate=False)
+    if not args.only or "end-to-end" in args.only:
+        ensure_browser()
     results = []
     reports = var / "test-reports"
     reports.mkdir(exist_ok=True)

@@ -15,14 +15,24 @@ sys.path.insert(0, str(ROOT))  # manage_all.py lives at the root
 import manage_all  # noqa: E402
 from tests.actors import PASSWORD, Actor, sign_in, unique_email  # noqa: E402
 from tests.brokers import RedisServer, redis_available  # noqa: E402
+from tests.browser import SAVED as SAVED_ARTEFACTS  # noqa: E402
 from tests.harness import System, prepare  # noqa: E402
 from tests.smtp import CapturingSMTP  # noqa: E402
 
 __all__ = ["PASSWORD", "unique_email"]
 
 
-# Stories first, then the drills that stop processes, then the fuzzer that fills the databases.
-MODULE_ORDER = ["test_story", "test_roles", "test_observability", "test_edge", "test_drills", "test_fuzz"]
+# Stories first, then the admin in a browser, then the drills that stop processes, then the fuzzer that fills
+# the databases.
+MODULE_ORDER = [
+    "test_story",
+    "test_roles",
+    "test_observability",
+    "test_edge",
+    "test_admin_browser",
+    "test_drills",
+    "test_fuzz",
+]
 
 
 def pytest_collection_modifyitems(items):
@@ -31,6 +41,19 @@ def pytest_collection_modifyitems(items):
         return MODULE_ORDER.index(name) if name in MODULE_ORDER else -1
 
     items.sort(key=rank)  # stable: the order inside a module is kept
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on its item (`item.report_call`), for fixtures that keep what a failure left."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def pytest_terminal_summary(terminalreporter):
+    for path in SAVED_ARTEFACTS:
+        terminalreporter.write_line(f"test artefact: {path}")
 
 
 @pytest.fixture(scope="session")

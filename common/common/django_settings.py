@@ -45,8 +45,13 @@ SERVICE_TEMPLATES = [
 ]
 
 
+# Page numbers of a list reach this row at most (page x page_size); deeper pages are read by cursor.
+DEFAULT_MAX_PAGE_DEPTH = 10_000
+
+
 def web_basics(*, var: Path, service: str) -> dict:
-    """Time zone, static files (the admin's, served by WhiteNoise) and the request body limit."""
+    """Time zone, static files (the admin's, served by WhiteNoise), the request body limit, the page depth and
+    the admin's cookie names."""
     static_root = var / "static" / service
     static_root.mkdir(parents=True, exist_ok=True)
     return {
@@ -60,6 +65,12 @@ def web_basics(*, var: Path, service: str) -> dict:
         "STATIC_ROOT": static_root,
         "WHITENOISE_USE_FINDERS": True,  # admin assets without a collectstatic step
         "DATA_UPLOAD_MAX_MEMORY_SIZE": env_int("MAX_BODY_BYTES", 1_048_576),  # larger bodies get 413
+        # Cookies are per host, not per port: one name per service, so that signing in to one admin does
+        # not sign the operator out of another on the same host.
+        "SESSION_COOKIE_NAME": f"{service}_sessionid",
+        "CSRF_COOKIE_NAME": f"{service}_csrftoken",
+        # The deepest row a ?page= may reach (an OFFSET); past it a 400 points at ?cursor=.
+        "MAX_PAGE_DEPTH": env_int("MAX_PAGE_DEPTH", DEFAULT_MAX_PAGE_DEPTH),
     }
 
 
