@@ -105,6 +105,25 @@ def test_a_year_of_repayments_closes_the_loan_exactly(system, admin):
     assert sum(Decimal(row["interest_paid"]) for row in final) == Decimal(loan["total_interest"])
     assert agent.api.post(f"{path}/repayments", {"amount": "1.00"}, headers=key()).error_code == "loan_not_active"
 
+    # The agent's own book, through the gateway: today the loan is closed and everything was collected;
+    # on the sixth due date, the principal of six instalments had been repaid.
+    report = agent.api.get(f"/api/loan/reports/portfolio?from={start.isoformat()}")
+    assert report.status == 200, report.body
+    assert report.data["loans"]["CLOSED"] == {"count": 1, "principal": "10000.00"}
+    assert report.data["collected_in_period"]["amount"] == loan["amount"]
+    sixth = final[5]["due_date"]
+    then = agent.api.get(f"/api/loan/reports/portfolio?as_of={sixth}").data
+    repaid = sum(Decimal(row["principal_due"]) for row in final[:6])
+    assert Decimal(then["outstanding_principal"]) == Decimal("10000.00") - repaid
+    assert then["loans"]["DISBURSED"]["count"] == 1
+    assert then["par"]["par1"] == "0.0000"
+    spreadsheet = agent.api.get("/api/loan/reports/collections?format=csv")
+    assert spreadsheet.status == 200, spreadsheet.body
+    assert spreadsheet.headers["Content-Type"] == "text/csv; charset=utf-8"
+    header, *lines = spreadsheet.body.decode().splitlines()
+    assert header == "month,due,paid,overdue,written_off,collected,collection_rate"
+    assert lines[-1].startswith("total,")
+
     # The customer hears of the disbursement, every repayment and the closure.
     wait_for(lambda: notifications_of(customer, "loan.closed"), timeout=40, message="the loan.closed notice")
     wait_for(lambda: notifications_of(customer, "loan.disbursed"), timeout=40, message="the loan.disbursed notice")

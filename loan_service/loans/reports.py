@@ -6,7 +6,8 @@ cents (exact on PostgreSQL's numeric and on SQLite, whose decimals are floats: e
 rounded to a whole cent before it is added):
 
 - **Portfolio on a day D** (end of day, as the ledger knows it now, so a backdated repayment or a
-  reversal changes the past). A loan is in the book from the day it was created. Once disbursed,
+  reversal changes the past). A loan is in the book from the day it was created (or paid out, if
+  its dates were set back by an operator). Once disbursed,
   its balance on D is the balance after its latest transaction dated on or before D (kept on each
   transaction by the replays, `LoanTransaction.*_after`), and its days past due are counted from
   that balance's `unpaid_since` (ledger.Balance). On today's date (no transaction is ever dated in
@@ -153,7 +154,7 @@ def _book_rows(as_of: date, agent_id: int | None) -> tuple[str, list]:
                COALESCE(b.principal_after, 0) AS op,
                COALESCE(b.interest_after, 0) AS oi, COALESCE(b.fees_after, 0) AS ofee, b.unpaid_since AS since
         FROM {LOAN} l LEFT JOIN latest b ON b.loan_id = l.id
-        WHERE l.created_at < %s {agent}"""
+        WHERE (l.created_at < %s OR b.loan_id IS NOT NULL) {agent}"""
     end = _end_of(as_of)
     return sql, [as_of, as_of, end, end, *params]
 

@@ -39,10 +39,11 @@ def expected_portfolio(as_of, start, agent_id=None) -> dict:
     for loan in Loan.objects.all():
         if agent_id is not None and loan.agent_id != agent_id:
             continue
-        if timezone.localdate(loan.created_at) > as_of:
+        paid_out = loan.disbursed_on is not None and loan.disbursed_on <= as_of
+        if timezone.localdate(loan.created_at) > as_of and not paid_out:
             continue
         transactions = list(loan.transactions.order_by("on", "id"))
-        if loan.disbursed_on and loan.disbursed_on <= as_of:
+        if paid_out:
             full = ledger.replay(terms_of(loan), movements_of(transactions))
             then = ledger.state_on(terms_of(loan), movements_of(transactions), as_of)
             status = "WRITTEN_OFF" if then.is_written_off else "CLOSED" if then.is_paid_off else "DISBURSED"
@@ -140,6 +141,7 @@ def books(draw) -> list[dict]:
                 "reverse": draw(st.booleans()),
                 "daily": draw(st.lists(st.integers(0, 700), max_size=3)),
                 "write_off": draw(st.booleans()),
+                "dated": draw(st.sampled_from([True, True, True, False])),
             }
         )
     return plans
@@ -150,7 +152,8 @@ def _build(plan: dict, today) -> None:
     loan = services.create_loan(
         agent_id=plan["agent_id"], customer_id=plan["customer_id"], principal=plan["principal"], months=plan["months"]
     )
-    Loan.objects.filter(pk=loan.pk).update(created_at=_at(requested))
+    if plan["dated"]:  # else only the decision and the payout are set back, as an operator may do
+        Loan.objects.filter(pk=loan.pk).update(created_at=_at(requested))
     if plan["fate"] == "new":
         return
     decision = "REJECTED" if plan["fate"] == "rejected" else "APPROVED"
