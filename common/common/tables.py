@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.http import Http404
 from rest_framework.response import Response
 
 from common.errors import InvalidInput
@@ -20,10 +19,16 @@ class CsvOrJsonMixin:
     renderer_classes = [DecimalSafeJSONRenderer, CSVRenderer]
 
     def perform_content_negotiation(self, request, force=False):
-        try:
+        """?format= wins over the Accept header (a client library may always send application/json)."""
+        asked = request.query_params.get("format")
+        if asked is None:
             return super().perform_content_negotiation(request, force)
-        except Http404:  # DRF's answer to an unknown ?format=
-            raise InvalidInput.on("format", f"Must be one of: {', '.join(FORMATS)}.") from None
+        for renderer in self.get_renderers():
+            if renderer.format == asked:
+                return renderer, renderer.media_type
+        if force:
+            return super().perform_content_negotiation(request, force)
+        raise InvalidInput.on("format", f"Must be one of: {', '.join(FORMATS)}.")
 
     def finalize_response(self, request, response, *args, **kwargs):
         if response.status_code >= 400 and getattr(request, "accepted_renderer", None) is not None:

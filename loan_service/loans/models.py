@@ -197,6 +197,8 @@ class Loan(models.Model):
             models.Index(fields=["agent_id", "-created_at", "-id"], name="loan_agent_newest"),
             # ?ordering=principal / -principal: with the id, as the list orders (a cursor page is one index range).
             models.Index(fields=["principal", "id"], name="loan_principal_id"),
+            # The portfolio report's "disbursed in the period".
+            models.Index(fields=["disbursed_on"], name="loan_disbursed_on", condition=Q(disbursed_on__isnull=False)),
             # ?overdue=true&min_dpd=N: the few late loans, most late first.
             models.Index(
                 fields=["-days_past_due", "-created_at", "-id"],

@@ -51,7 +51,7 @@ def _cents(expression: str) -> str:
     """SUM of a money expression in whole cents, exact on both databases."""
     if connection.vendor == "sqlite":
         return f"SUM(ROUND(({expression}) * 100))"
-    return f"SUM(({expression}) * 100)"
+    return f"SUM({expression}) * 100"
 
 
 def _money(cents) -> Decimal:
@@ -128,11 +128,12 @@ def _book_rows(as_of: date, agent_id: int | None) -> tuple[str, list]:
             FROM {SLICE} {"WHERE agent_id = %s" if agent_id is not None else ""}"""
         return sql, params
     if connection.vendor == "postgresql":
+        # Each loan's first row in the index transaction_loan_on read backward (no sort of the rows).
         latest = f"""
             SELECT DISTINCT ON (t.loan_id) t.loan_id, t.kind, t.principal_after, t.interest_after,
                    t.fees_after, t.unpaid_since
             FROM {TRANSACTION} t WHERE t."on" <= %s AND t.principal_after IS NOT NULL
-            ORDER BY t.loan_id, t."on" DESC, t.id DESC"""
+            ORDER BY t.loan_id DESC, t."on" DESC, t.id DESC"""
     else:
         latest = f"""
             SELECT * FROM (

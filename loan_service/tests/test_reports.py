@@ -338,7 +338,7 @@ def test_the_portfolio_as_csv_has_a_header_and_a_line_per_agent_and_the_total(ad
     disbursed(principal="10000.00")
     services.create_loan(agent_id=OTHER_AGENT_ID, customer_id=CUSTOMER_ID, principal=Decimal(17000), months=6)
 
-    rows = _csv(admin_api.get("/api/loan/reports/portfolio?by=agent&format=csv"))
+    rows = _csv(admin_api.get("/api/loan/reports/portfolio?by=agent&format=csv", HTTP_ACCEPT="application/json"))
 
     header, *lines = rows
     assert header[:4] == ["agent_id", "as_of", "from", "loans_total"]
