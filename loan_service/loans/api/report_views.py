@@ -9,7 +9,7 @@ from datetime import date
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
@@ -21,9 +21,6 @@ from loans.models import STATUSES
 from loans.schedule import add_months
 
 MAX_MONTHS = 120
-FORMAT = OpenApiParameter(
-    "format", OpenApiTypes.STR, enum=list(FORMATS), description="csv: the report as a CSV table (text/csv)."
-)
 CSV_REPLY = OpenApiResponse(OpenApiTypes.STR, description="With ?format=csv: a header line and one line per row.")
 
 
@@ -35,7 +32,7 @@ def _agent_of(request) -> int | None:
 class PortfolioInput(serializers.Serializer):
     as_of = serializers.DateField(required=False, help_text="The day, at its end (default today).")
     by = serializers.ChoiceField(choices=["agent"], required=False, help_text="agent: the figures per agent too.")
-    format = serializers.ChoiceField(choices=FORMATS, required=False)
+    format = serializers.ChoiceField(choices=FORMATS, required=False, help_text="csv: a CSV table (text/csv).")
 
     def get_fields(self):
         fields = super().get_fields()
@@ -56,7 +53,7 @@ class PortfolioInput(serializers.Serializer):
 
 class CollectionsInput(serializers.Serializer):
     to = serializers.DateField(required=False, help_text="The last day (default today).")
-    format = serializers.ChoiceField(choices=FORMATS, required=False)
+    format = serializers.ChoiceField(choices=FORMATS, required=False, help_text="csv: a CSV table (text/csv).")
 
     def get_fields(self):
         fields = super().get_fields()
@@ -122,8 +119,11 @@ class PortfolioView(CsvOrJsonMixin, APIView):
     permission_classes = [IsAdminOrApprovedAgent]
 
     @extend_schema(
-        parameters=[PortfolioInput, FORMAT],
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The portfolio figures.")},
+        parameters=[PortfolioInput],
+        responses={
+            (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="The portfolio figures."),
+            (200, "text/csv"): CSV_REPLY,
+        },
     )
     def get(self, request):
         query = validated(PortfolioInput, request.query_params)
@@ -142,8 +142,11 @@ class CollectionsView(CsvOrJsonMixin, APIView):
     permission_classes = [IsAdminOrApprovedAgent]
 
     @extend_schema(
-        parameters=[CollectionsInput, FORMAT],
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="Collections by month.")},
+        parameters=[CollectionsInput],
+        responses={
+            (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="Collections by month."),
+            (200, "text/csv"): CSV_REPLY,
+        },
     )
     def get(self, request):
         query = validated(CollectionsInput, request.query_params)
