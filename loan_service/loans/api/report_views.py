@@ -29,16 +29,22 @@ def _agent_of(request) -> int | None:
     return None if request.user.role == ADMIN else request.user.id
 
 
-class PortfolioInput(serializers.Serializer):
-    as_of = serializers.DateField(required=False, help_text="The day, at its end (default today).")
-    by = serializers.ChoiceField(choices=["agent"], required=False, help_text="agent: the figures per agent too.")
+class ReportInput(serializers.Serializer):
+    """A report's query: `format`, and `from` (a Python keyword, so declared in get_fields)."""
+
     format = serializers.ChoiceField(choices=FORMATS, required=False, help_text="csv: a CSV table (text/csv).")
+    from_help = ""
 
     def get_fields(self):
         fields = super().get_fields()
-        # "from" is a Python keyword: the field is declared here. Default: the first day of as_of's month.
-        fields["from"] = serializers.DateField(required=False, help_text="The period's first day.")
+        fields["from"] = serializers.DateField(required=False, help_text=self.from_help)
         return fields
+
+
+class PortfolioInput(ReportInput):
+    as_of = serializers.DateField(required=False, help_text="The day, at its end (default today).")
+    by = serializers.ChoiceField(choices=["agent"], required=False, help_text="agent: the figures per agent too.")
+    from_help = "The period's first day (default the first of as_of's month)."
 
     def validate(self, attrs):
         today = timezone.localdate()
@@ -51,14 +57,9 @@ class PortfolioInput(serializers.Serializer):
         return attrs
 
 
-class CollectionsInput(serializers.Serializer):
+class CollectionsInput(ReportInput):
     to = serializers.DateField(required=False, help_text="The last day (default today).")
-    format = serializers.ChoiceField(choices=FORMATS, required=False, help_text="csv: a CSV table (text/csv).")
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["from"] = serializers.DateField(required=False, help_text="The first day (default 11 months back).")
-        return fields
+    from_help = "The first day (default the first of the month eleven months before to's)."
 
     def validate(self, attrs):
         end = attrs.setdefault("to", timezone.localdate())
