@@ -117,3 +117,26 @@ def run_together(count: int, action) -> list:
     for thread in threads:
         thread.join()
     return results
+
+
+def walk_by_cursor(client, path: str, *, between_pages=None) -> list[dict]:
+    """Every page of the list at `path` (its `data`), following each page's next_cursor to the end.
+
+    `between_pages(n)`, if given, runs after the n-th page is read and before the next one: the
+    place to change the list in the middle of a walk.
+    """
+    from urllib.parse import quote
+
+    def read(url: str) -> dict:
+        response = client.get(url)
+        assert response.status_code == 200, response.content
+        return response.json()["data"]
+
+    pages = [read(path)]
+    while pages[-1]["next_cursor"] is not None:
+        assert len(pages) < 10_000, "the walk does not end"
+        if between_pages is not None:
+            between_pages(len(pages))
+        joiner = "&" if "?" in path else "?"
+        pages.append(read(f"{path}{joiner}cursor={quote(pages[-1]['next_cursor'])}"))
+    return pages

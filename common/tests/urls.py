@@ -15,24 +15,16 @@ from rest_framework.permissions import AllowAny
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
-from common.api import both_slashes, created, ok, paginate, validated
+from common.api import both_slashes, created, ok, validated
 from common.errors import DomainError, InvalidInput, UpstreamUnavailable
 from common.health import urlpatterns as health_urlpatterns
 from common.http import ServiceClient
+from common.idempotency.models import IdempotencyKey
 from common.outbox.models import OutboxMessage
+from common.pagination import paginate
 from common.permissions import HasServiceKey, IsAdmin, IsAdminOrApprovedAgent, IsAgent, IsApprovedAgent, IsCustomer
 
 logger = logging.getLogger("lms.tests")
-
-
-class Rows(list):
-    """A list that counts like a queryset."""
-
-    def count(self, *args) -> int:
-        return len(self)
-
-
-NUMBERS = Rows(range(1, 46))
 
 
 class EchoView(APIView):
@@ -128,11 +120,38 @@ def plain_suspicious(request):
     raise SuspiciousOperation("tampered cookie for user 5")
 
 
+NUMBERS = "numbers"  # the scope of the IdempotencyKey rows the list views below page through
+KEY_ORDERINGS = {
+    "newest": ["-created_at"],
+    "oldest": ["created_at"],
+    "fingerprint": ["fingerprint"],
+    "mixed": ["-fingerprint", "created_at"],
+    "scope-key": ["scope", "key"],  # unique together, but neither column alone: the id still ends it
+}
+
+
 class NumbersView(APIView):
+    """Rows in id order; each shows as its key (the tests write 1, 2, 3... in id order)."""
+
     permission_classes = [AllowAny]
 
     def get(self, request):
-        return ok(paginate(NUMBERS, request.query_params, list))
+        rows = IdempotencyKey.objects.filter(scope=NUMBERS).order_by("id")
+        return ok(paginate(rows, request.query_params, lambda page: [int(row.key) for row in page]))
+
+
+class KeysView(APIView):
+    """The same rows in one of KEY_ORDERINGS (`?ordering=`), filtered by `?status=`; each shows as its id."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        rows = IdempotencyKey.objects.filter(scope=NUMBERS).order_by(
+            *KEY_ORDERINGS[request.GET.get("ordering", "newest")]
+        )
+        if request.GET.get("status"):
+            rows = rows.filter(status=request.GET["status"])
+        return ok(paginate(rows, request.query_params, lambda page: [row.id for row in page]))
 
 
 class OutboxPageView(APIView):
@@ -140,7 +159,7 @@ class OutboxPageView(APIView):
 
     def get(self, request):
         rows = OutboxMessage.objects.order_by("created_at", "event_id")
-        return ok(paginate(rows, request.query_params, lambda page: [row.name for row in page]))
+        return ok(paginate(rows, request.query_params, lambda page: [str(row.event_id) for row in page]))
 
 
 def role_view(*permissions):
@@ -295,6 +314,7 @@ urlpatterns = [
     path("plain/suspicious", plain_suspicious),
     path("numbers", NumbersView.as_view()),
     path("outbox-page", OutboxPageView.as_view()),
+    path("keys", KeysView.as_view()),
     path("customer", role_view(IsCustomer)),
     path("agent", role_view(IsAgent)),
     path("approved-agent", role_view(IsApprovedAgent)),

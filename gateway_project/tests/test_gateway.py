@@ -27,6 +27,20 @@ def test_each_prefix_reaches_its_service_with_path_and_query_intact(gateway, stu
         assert reply.headers["X-Upstream-Port"] in {str(stubs[n].port) for n in stubs if n.startswith(name)}
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/api/user/list-users", "/api/loan/list-loans-admin-agent", "/api/loan/7/transactions", "/api/notifications/"],
+)
+def test_a_list_cursor_reaches_the_service_as_it_was_sent(gateway, path):
+    # A next_cursor is opaque (URL-safe base64, a colon, its signature): the gateway passes it on untouched.
+    cursor = "WyIyMDI2LTEyLTAzVDEyOjAwOjAwLjEyMzQ1NiswMDowMCIsNDJd:3dPq_-x9Zk2Yk0lYb9hVJr1oJm0E8GkQmVd0p5r8a6s"
+
+    reply = gateway.request("GET", f"{path}?cursor={cursor}&page_size=50", headers=bearer())
+
+    assert reply.status == 200, reply.body
+    assert reply.json["data"]["path"] == f"{path}?cursor={cursor}&page_size=50"
+
+
 def test_unknown_paths_are_404_in_the_envelope(gateway):
     for path in ("/api/other/thing", "/nothing", "/api/userx"):
         reply = gateway.request("GET", path, headers=bearer())

@@ -75,7 +75,13 @@ class User(AbstractBaseUser, PermissionsMixin):
                 name="users_user_only_agents_await_approval",
             ),
         ]
-        indexes = [models.Index(fields=["role", "approval", "-created_at"], name="users_role_approval_idx")]
+        # The lists' orderings, each ending with the id so that a cursor page is one index range.
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="users_newest"),  # list-users
+            models.Index(fields=["role", "-created_at", "-id"], name="users_role_newest"),  # list-agents, ?role=
+            # list-approvals, oldest first (the index read backwards)
+            models.Index(fields=["role", "approval", "-created_at", "-id"], name="users_role_approval_newest"),
+        ]
 
     def __str__(self) -> str:
         return self.email

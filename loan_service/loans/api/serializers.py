@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from common.api import DEFAULT_PAGE_SIZE
+from common.pagination import PageOutput
 from loans.models import LOAN_FIELDS, Loan
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -56,14 +56,9 @@ def loans_data(loans) -> list[dict]:
     return [loan_data(loan) for loan in loans]
 
 
-class LoanPageOutput(serializers.Serializer):
-    """API.md's page of loans (documentation only: pages are built by common.api.paginate)."""
+class LoanPageOutput(PageOutput):
+    """API.md's page of loans (documentation only: pages are built by common.pagination.paginate)."""
 
-    count = serializers.IntegerField()
-    page = serializers.IntegerField()
-    page_size = serializers.IntegerField(default=DEFAULT_PAGE_SIZE)
-    next = serializers.IntegerField(allow_null=True)
-    previous = serializers.IntegerField(allow_null=True)
     results = LoanOutput(many=True)
 
 

@@ -11,7 +11,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from common.api import accepted, created, ok, paginate, validated
+from common.api import accepted, created, ok, validated
+from common.pagination import PageOutput, PageParams, paginate
 from common.permissions import IsAdmin, IsAdminApprovedAgentOrCustomer, IsAdminOrApprovedAgent
 from loans import selectors, servicing, statements
 from loans.api.serializers import LoanOutput, loan_data
@@ -81,12 +82,7 @@ class TransactionOutput(serializers.ModelSerializer):
         ]
 
 
-class TransactionPageOutput(serializers.Serializer):
-    count = serializers.IntegerField()
-    page = serializers.IntegerField()
-    page_size = serializers.IntegerField()
-    next = serializers.IntegerField(allow_null=True)
-    previous = serializers.IntegerField(allow_null=True)
+class TransactionPageOutput(PageOutput):
     results = TransactionOutput(many=True)
 
 
@@ -156,7 +152,7 @@ class RepaymentsView(APIView):
         )
         return created(_transaction_reply(tx, loan))
 
-    @extend_schema(responses={200: TransactionPageOutput})
+    @extend_schema(parameters=[PageParams], responses={200: TransactionPageOutput})
     def get(self, request, loan_id: int):
         loan = selectors.get_loan_for(request.user, loan_id)
         rows = selectors.transactions_of(loan, kind=LoanTransaction.Kind.REPAYMENT)
@@ -166,7 +162,7 @@ class RepaymentsView(APIView):
 class TransactionsView(APIView):
     permission_classes = [IsAdminApprovedAgentOrCustomer]
 
-    @extend_schema(responses={200: TransactionPageOutput})
+    @extend_schema(parameters=[PageParams], responses={200: TransactionPageOutput})
     def get(self, request, loan_id: int):
         loan = selectors.get_loan_for(request.user, loan_id)
         rows = selectors.transactions_of(loan)

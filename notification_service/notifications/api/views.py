@@ -5,12 +5,14 @@ from __future__ import annotations
 import unicodedata
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
-from common.api import MAX_ID, accepted, ok, paginate, validated
+from common.api import MAX_ID, accepted, ok, validated
 from common.correlation import get_correlation_id
+from common.pagination import PageOutput, PageParams, paginate
 from common.permissions import IsAdmin
 from notifications import selectors, services, tasks
 from notifications.models import Notification
@@ -36,6 +38,10 @@ class NotificationOutput(serializers.ModelSerializer):
         ]
 
 
+class NotificationPageOutput(PageOutput):
+    results = NotificationOutput(many=True)
+
+
 class InboxView(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -43,6 +49,7 @@ class InboxView(APIView):
         unread = serializers.BooleanField(required=False, allow_null=True, default=None)
         kind = serializers.CharField(required=False, max_length=40, default="")
 
+    @extend_schema(parameters=[FilterSerializer, PageParams], responses={200: NotificationPageOutput})
     def get(self, request):
         filters = validated(self.FilterSerializer, request.query_params)
         notifications = selectors.inbox(user_id=request.user.id, **filters)

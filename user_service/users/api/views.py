@@ -6,7 +6,8 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import created, ok, paginate, validated
+from common.api import created, ok, validated
+from common.pagination import PageOutput, PageParams, paginate
 from common.permissions import IsAdmin, IsAdminOrApprovedAgent
 from users import selectors, services
 from users.api.serializers import UserOutput, user_data, users_data
@@ -124,6 +125,10 @@ class CreateAdminView(APIView):
         return created(user_data(services.create_admin(**data)))
 
 
+class UserPageOutput(PageOutput):
+    results = UserOutput(many=True)
+
+
 class ListCustomersView(APIView):
     """`list-agents` in API.md: the customers an agent can request a loan for."""
 
@@ -132,7 +137,7 @@ class ListCustomersView(APIView):
     class FilterSerializer(serializers.Serializer):
         search = serializers.CharField(max_length=100, required=False, default="")
 
-    @extend_schema(parameters=[FilterSerializer])
+    @extend_schema(parameters=[FilterSerializer, PageParams], responses=UserPageOutput)
     def get(self, request):
         filters = validated(self.FilterSerializer, request.query_params)
         return ok(paginate(selectors.list_customers(**filters), request.query_params, users_data))
@@ -146,7 +151,7 @@ class ListUsersView(APIView):
         is_approved = serializers.BooleanField(required=False, allow_null=True, default=None)
         search = serializers.CharField(max_length=100, required=False, default="")
 
-    @extend_schema(parameters=[FilterSerializer])
+    @extend_schema(parameters=[FilterSerializer, PageParams], responses=UserPageOutput)
     def get(self, request):
         filters = validated(self.FilterSerializer, request.query_params)
         return ok(paginate(selectors.list_users(**filters), request.query_params, users_data))
@@ -155,6 +160,7 @@ class ListUsersView(APIView):
 class ListApprovalsView(APIView):
     permission_classes = [IsAdmin]
 
+    @extend_schema(parameters=[PageParams], responses=UserPageOutput)
     def get(self, request):
         return ok(paginate(selectors.list_agents_awaiting_approval(), request.query_params, users_data))
 
