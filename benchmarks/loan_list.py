@@ -28,27 +28,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import signal
-import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-import psycopg
 import urllib3
+from stack import SERVICE, percentiles, running_service, seeded_database, test_keys, timed
 
-ROOT = Path(__file__).resolve().parent.parent
-SERVICE = ROOT / "loan_service"
-sys.path.insert(0, str(ROOT / "common"))
-
-from common.testing import test_keys  # noqa: E402
-
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "lms_bench_loan"
 
 TARGET_P95_MS = 25.0
@@ -100,54 +87,6 @@ for name, (filters, _) in {DEEP_LISTS!r}.items():
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
-    return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "mean": statistics.fmean(ordered) * 1000}
-
-
-def timed(pool: urllib3.HTTPConnectionPool, path: str, token: str, count: int) -> dict[str, float]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    for _ in range(20):  # warm-up: connections, caches, the first query plans
-        pool.request("GET", path, headers=headers)
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        response = pool.request("GET", path, headers=headers)
-        samples.append(time.perf_counter() - started)
-        assert response.status == 200, response.data[:300]
-    return percentiles(samples)
-
-
-def prepare(args) -> dict[str, str]:
-    """A fresh database, migrated and seeded; the environment loan_service runs with."""
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{DATABASE}",
-        "LMS_VAR_DIR": tempfile.mkdtemp(prefix="lms-bench-"),
-        "JWT_PUBLIC_KEY_PATHS": str(test_keys.public_path),
-        "JWT_JWKS_URL": "",
-        "LOG_LEVEL": "WARNING",
-    }
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput"], cwd=SERVICE, env=env, check=True, capture_output=True)
-    started = time.perf_counter()
-    subprocess.run([*manage, "seed_loans", "--count", str(args.loans)], cwd=SERVICE, env=env, check=True)
-    print(f"seeded {args.loans:,} loans (with history) in {time.perf_counter() - started:.1f} s")
-    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as db:
-        db.execute("VACUUM ANALYZE")  # what autovacuum does after a bulk load: index-only counts
-    return env
-
-
 def shell(env: dict[str, str], script: str) -> str:
     """What `script` prints, run in loan_service's `manage.py shell`."""
     return subprocess.run(
@@ -180,36 +119,11 @@ def deep_cursors(env: dict[str, str]) -> dict[str, list[tuple[int, int, str]]]:
     return pages
 
 
-GUNICORN = [
-    str(Path(sys.executable).parent / "gunicorn"),
-    "loan_service.wsgi:application",
-    *("--workers", "2", "--worker-class", "gthread", "--threads", "4"),
-]
-
-
-def start_server(env: dict[str, str]) -> tuple[subprocess.Popen, urllib3.HTTPConnectionPool]:
-    """loan_service under gunicorn on a free port, and one keep-alive client for it."""
-    port = free_port()
-    server = subprocess.Popen(
-        [*GUNICORN, "--bind", f"127.0.0.1:{port}"],
-        cwd=SERVICE,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    pool = urllib3.HTTPConnectionPool(
-        "127.0.0.1", port, maxsize=1, retries=urllib3.Retry(connect=50, backoff_factor=0.1)
-    )
-    pool.request("GET", "/health")
-    return server, pool
-
-
 def time_lists(pool: urllib3.HTTPConnectionPool, requests: int) -> dict[str, dict[str, float]]:
-    results = {"GET /health (baseline)": timed(pool, "/health", "", requests)}
+    results = {"GET /health (baseline)": timed(pool, "/health", requests)}
     for name, (role, user_id, path) in LISTS.items():
         token = test_keys.mint(user_id=user_id, role=role)
-        results[f"{name} list"] = timed(pool, path.format(size=20), token, requests)
+        results[f"{name} list"] = timed(pool, path.format(size=20), requests, {"Authorization": f"Bearer {token}"})
     return results
 
 
@@ -312,21 +226,14 @@ def main() -> int:
     parser.add_argument("--offset-requests", type=int, default=100, help="per page by page number (OFFSET)")
     args = parser.parse_args()
 
-    server = None
-    try:
-        env = prepare(args)
+    with seeded_database(DATABASE, "seed_loans", "--count", str(args.loans)) as (env, seconds):
+        print(f"seeded {args.loans:,} loans (with history) in {seconds:.1f} s")
         counts = count_queries(env)
         cursors = deep_cursors(env)
         # Page numbers stop at 10,000 rows in service; lifted here to time the OFFSET pages they replace.
-        server, pool = start_server({**env, "MAX_PAGE_DEPTH": str(2 * args.loans + DEEP_PAGE_SIZE)})
-        results = time_lists(pool, args.requests)
-        deep = time_deep_pages(pool, cursors, args)
-    finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=10)
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        with running_service({**env, "MAX_PAGE_DEPTH": str(2 * args.loans + DEEP_PAGE_SIZE)}) as pool:
+            results = time_lists(pool, args.requests)
+            deep = time_deep_pages(pool, cursors, args)
     met = report(args, results, counts)
     met &= report_deep(args, deep)
     print("all targets met" if met else "FAILED: a target is not met")
