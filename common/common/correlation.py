@@ -11,8 +11,9 @@ HEADER = "X-Correlation-ID"
 META_KEY = "HTTP_X_CORRELATION_ID"
 
 MAX_LENGTH = 128  # the longest client id kept; stores of correlation ids size their columns by it
-# A client's id is kept only if it is short and plain, so it cannot inject into logs.
-_ACCEPTABLE = re.compile(rf"^[A-Za-z0-9._:\-]{{1,{MAX_LENGTH}}}$")
+# A client's id is kept only if it is short and plain, so it cannot inject into logs. Anchored with \Z,
+# not $, which would also match before a trailing newline.
+_ACCEPTABLE = re.compile(rf"\A[A-Za-z0-9._:\-]{{1,{MAX_LENGTH}}}\Z")
 
 _current: ContextVar[str] = ContextVar("correlation_id", default="")
 

@@ -40,6 +40,7 @@ class ErrorCode(StrEnum):
     DATABASE_UNAVAILABLE = "database_unavailable"
     UPSTREAM_TIMEOUT = "upstream_timeout"
     BAD_UPSTREAM_RESPONSE = "bad_upstream_response"
+    UPSTREAM_REPLY_TOO_LARGE = "upstream_reply_too_large"
     IDEMPOTENCY_KEY_REQUIRED = "idempotency_key_required"
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"

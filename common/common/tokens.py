@@ -4,7 +4,8 @@ The algorithm is pinned to RS256 (so `none` and HS256-with-the-public-key are
 refused), and `exp`, `iss`, `aud` and the token type are checked. Keys come
 from a JWKS document or PEM files; an unknown `kid` triggers a refresh of the
 JWKS, at most once per cool-down, so a flood of made-up kids cannot hammer
-the issuer.
+the issuer. Each good JWKS document replaces the keys of the one before (a
+withdrawn key stops verifying); a failed fetch keeps them.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class KeySet:
         fetch: Callable[[str], dict] | None = None,
     ) -> None:
         # A missing or broken file is skipped: the JWKS may still provide the key.
-        self._keys: dict[str, object] = read_public_keys(pem_paths or [])
+        self._pem_keys: dict[str, object] = read_public_keys(pem_paths or [])
+        self._keys: dict[str, object] = dict(self._pem_keys)  # the PEM keys and those of the last good JWKS
         self._jwks_url = jwks_url
         self._cooldown = refresh_cooldown
         self._fetch = fetch or fetch_jwks
@@ -78,12 +80,16 @@ class KeySet:
     def _load_jwks(self) -> None:
         try:
             document = self._fetch(self._jwks_url)
-            key_set = jwt.PyJWKSet.from_dict(document)
+            published = document["keys"]
+            if not isinstance(published, list):
+                return
+            # PyJWT refuses an empty set; an issuer that withdrew its every key publishes just that.
+            key_set = jwt.PyJWKSet.from_dict(document).keys if published else []
         except Exception:  # noqa: BLE001 - an unreachable issuer leaves the known keys in place
             return
-        for jwk in key_set.keys:
-            if jwk.key_id:
-                self._keys[jwk.key_id] = jwk.key
+        # Rebuilt from each good document, so a key the issuer withdrew stops being trusted; PEM keys stay.
+        fetched = {jwk.key_id: jwk.key for jwk in key_set if jwk.key_id}
+        self._keys = {**self._pem_keys, **fetched}
 
 
 _http = urllib3.PoolManager(num_pools=2, maxsize=2)

@@ -87,6 +87,13 @@ def test_the_longest_acceptable_client_id_is_kept():
     assert accept_or_new("a" * 128) == "a" * 128
 
 
+@pytest.mark.parametrize("trailing", ["\n", "\r\n"], ids=["newline", "crlf"])
+def test_a_client_id_with_a_trailing_line_break_is_replaced(trailing):
+    candidate = f"client-id-1{trailing}"
+
+    assert re.fullmatch(r"[0-9a-f]{32}", accept_or_new(candidate))
+
+
 def test_errors_carry_the_correlation_id_too(api):
     response = api.get("/no/such/page", HTTP_X_CORRELATION_ID="trace-404")
 

@@ -190,6 +190,60 @@ def test_after_the_cooldown_an_unknown_kid_is_looked_up_again(http_server):
     assert len(issuer.hits) == 2
 
 
+def test_a_key_removed_from_the_jwks_is_dropped_at_the_next_refresh(http_server, second_key):
+    new_private, new_jwk = second_key
+    old_jwk = public_jwk(load_public_key(test_keys.public_path.read_bytes()))
+    issuer = http_server()
+    issuer.serve_json({"keys": [old_jwk]})
+    jwks_verifier = verifier(jwks_url=f"{issuer.url}/jwks", refresh_cooldown=0)
+    old_token = test_keys.mint(user_id=1, role="customer")
+    jwks_verifier.verify(old_token)
+    issuer.serve_json({"keys": [new_jwk]})  # the old key withdrawn (compromised), the new one published
+
+    assert jwks_verifier.verify(signed(claims(), key=new_private, kid=new_jwk["kid"])).user_id == 1
+    with pytest.raises(InvalidToken, match="unknown key"):
+        jwks_verifier.verify(old_token)
+
+
+def test_an_empty_jwks_withdraws_every_fetched_key(http_server):
+    issuer = http_server()
+    issuer.serve_json({"keys": [public_jwk(load_public_key(test_keys.public_path.read_bytes()))]})
+    jwks_verifier = verifier(jwks_url=f"{issuer.url}/jwks", refresh_cooldown=0)
+    token = test_keys.mint(user_id=1, role="customer")
+    jwks_verifier.verify(token)
+    issuer.serve_json({"keys": []})
+
+    with pytest.raises(InvalidToken, match="unknown key"):
+        jwks_verifier.verify(signed(claims(), kid="not-published"))  # a refresh, to an empty set
+    with pytest.raises(InvalidToken, match="unknown key"):
+        jwks_verifier.verify(token)
+
+
+def test_a_failed_refresh_keeps_the_last_fetched_keys(http_server):
+    issuer = http_server()
+    issuer.serve_json({"keys": [public_jwk(load_public_key(test_keys.public_path.read_bytes()))]})
+    jwks_verifier = verifier(jwks_url=f"{issuer.url}/jwks", refresh_cooldown=0)
+    token = test_keys.mint(user_id=1, role="customer")
+    jwks_verifier.verify(token)
+    issuer.serve_json({"error": "down"})
+    issuer.default.status = 500
+
+    with pytest.raises(InvalidToken, match="unknown key"):
+        jwks_verifier.verify(signed(claims(), kid="not-published"))  # a refresh, which fails
+    assert jwks_verifier.verify(token).user_id == 1
+
+
+def test_keys_from_pem_files_stay_whatever_the_jwks_says(http_server, second_key):
+    _, new_jwk = second_key
+    issuer = http_server()
+    issuer.serve_json({"keys": [new_jwk]})
+    both = verifier(pem_paths=[str(test_keys.public_path)], jwks_url=f"{issuer.url}/jwks", refresh_cooldown=0)
+
+    with pytest.raises(InvalidToken, match="unknown key"):
+        both.verify(signed(claims(), kid="not-published"))  # a successful refresh without the PEM key
+    assert both.verify(test_keys.mint(user_id=3, role="admin")).user_id == 3
+
+
 @pytest.mark.parametrize("status", [500, 404])
 def test_an_issuer_answering_badly_leaves_the_configured_keys_working(http_server, status):
     issuer = http_server()

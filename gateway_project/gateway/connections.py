@@ -9,7 +9,9 @@ a proxied request. Health checks and the docs fetch keep urllib3.
 
 Every answer is read whole, and by a deadline: each read waits at most the
 read timeout and never past the request's overall deadline, so an upstream
-that trickles a byte now and then cannot hold a request for ever.
+that trickles a byte now and then cannot hold a request for ever. And up to a
+size: an answer whose body is, or says it will be, larger than `max_body` is
+not read further (TooLarge), so no upstream can fill a gateway worker's memory.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class Broken(Exception):
     """The connection failed after the request may have been sent, or the answer was not HTTP."""
 
 
+class TooLarge(Exception):
+    """The answer's body is longer than the exchange's `max_body`: it was not read to the end."""
+
+
 @dataclass(frozen=True)
 class Answer:
     """An upstream's whole answer: its body read to the end, undecoded, and every header line in order."""
@@ -64,6 +70,8 @@ class _Reading:
         self.head_only = head_only  # an answer to HEAD: its length describes a body that never comes
         self.headers: list[tuple[str, str]] = []
         self.body: list[bytes] = []
+        self.body_size = 0  # bytes of body kept so far
+        self.declared_size = 0  # what Content-Length says the body will be (0 without one)
         self.headers_done = False
         self.complete = False
         self.framed = False  # Content-Length or chunked; otherwise the body ends when the connection does
@@ -81,6 +89,8 @@ class _Reading:
         lowered = text.lower()
         chunked = lowered == "transfer-encoding" and content.lower().rsplit(",", 1)[-1].strip() == "chunked"
         self.framed = self.framed or chunked or lowered == "content-length"
+        if lowered == "content-length" and content.strip().isdigit():
+            self.declared_size = max(self.declared_size, int(content.strip()))
         self.headers.append((text, content))
 
     def on_headers_complete(self) -> None:
@@ -94,12 +104,20 @@ class _Reading:
     def on_body(self, body: bytes) -> None:
         if not self.complete:
             self.body.append(body)
+            self.body_size += len(body)
+
+    def too_large(self, max_body: int | None) -> bool:
+        """Whether the body kept, or the one announced by the answer's headers, is over `max_body`."""
+        if max_body is None or self.head_only:
+            return False
+        return self.body_size > max_body or (self.headers_done and self.declared_size > max_body)
 
     def on_message_complete(self) -> None:
         if self.complete:
             return
         if self._interim():  # 100 Continue and the like: the answer proper follows
             self.headers, self.body, self.headers_done, self.framed = [], [], False, False
+            self.body_size = self.declared_size = 0
         else:
             self.complete = True
 
@@ -134,17 +152,20 @@ class ConnectionPool:
         connect: float,
         read: float,
         until: float,
+        max_body: int | None = None,
     ) -> Answer:
         """Send one request and read its whole answer.
 
         `connect` seconds to connect, each read at most `read` seconds and none
         past `until` (a time.monotonic() deadline). Raises Unreachable (nothing
-        was sent), TimedOut or Broken; the connection is then closed.
+        was sent), TimedOut, Broken, or TooLarge when the answer's body is over
+        `max_body` bytes (as declared, or as read: reading stops within one
+        socket read of it); the connection is then closed.
         """
         request = self._request(method, target, headers, body)
         sock = self._idle_socket() or self._connected(connect)
         try:
-            reading = _read_answer(sock, request, head_only=method == "HEAD", read=read, until=until)
+            reading = _read_answer(sock, request, head_only=method == "HEAD", read=read, until=until, max_body=max_body)
         except BaseException:
             sock.close()
             raise
@@ -204,8 +225,10 @@ class ConnectionPool:
         sock.close()
 
 
-def _read_answer(sock: socket.socket, request: bytes, *, head_only: bool, read: float, until: float) -> _Reading:
-    """Send `request` and read its answer until it is complete."""
+def _read_answer(
+    sock: socket.socket, request: bytes, *, head_only: bool, read: float, until: float, max_body: int | None = None
+) -> _Reading:
+    """Send `request` and read its answer until it is complete (or its body is over `max_body`: TooLarge)."""
     reading = _Reading(head_only=head_only)
     left = until - time.monotonic()
     if left <= 0:  # connecting took what time there was: send nothing rather than a request nobody waits for
@@ -229,6 +252,8 @@ def _read_answer(sock: socket.socket, request: bytes, *, head_only: bool, read: 
                 if not reading.complete:
                     raise
                 reading.extra = True  # the answer was whole; what followed it is not ours to read
+            if reading.too_large(max_body):
+                raise TooLarge(f"the answer's body is over {max_body} bytes")
     except TimeoutError as exc:
         raise TimedOut(str(exc) or "timed out") from exc
     except (OSError, httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from common.correlation import HEADER as CORRELATION_HEADER
 from common.correlation import get_correlation_id
 from common.errors import ErrorCode, json_error
-from gateway.connections import Answer, Broken, TimedOut, Unreachable
+from gateway.connections import Answer, Broken, TimedOut, TooLarge, Unreachable
 from gateway.upstreams import Instance, Upstream
 
 logger = logging.getLogger("lms.gateway")
@@ -57,11 +57,15 @@ class Failure:
     status: int
     code: str
     what: str
+    transient: bool = True  # whether "Try again shortly." is worth saying
 
 
 UNAVAILABLE = Failure(503, ErrorCode.SERVICE_UNAVAILABLE, "is unavailable")
 TIMED_OUT = Failure(504, ErrorCode.UPSTREAM_TIMEOUT, "did not answer in time")
 BAD_ANSWER = Failure(502, ErrorCode.BAD_UPSTREAM_RESPONSE, "gave no usable answer")
+TOO_LARGE = Failure(
+    502, ErrorCode.UPSTREAM_REPLY_TOO_LARGE, "answered with more than the gateway passes on", transient=False
+)
 
 
 class AttemptFailed(Exception):
@@ -180,7 +184,14 @@ def _send(
     connect = max(min(settings.GATEWAY_CONNECT_TIMEOUT, until - time.monotonic()), 0.001)
     try:
         answer = instance.connections.exchange(
-            method, path, headers=headers, body=body, connect=connect, read=settings.GATEWAY_READ_TIMEOUT, until=until
+            method,
+            path,
+            headers=headers,
+            body=body,
+            connect=connect,
+            read=settings.GATEWAY_READ_TIMEOUT,
+            until=until,
+            max_body=settings.GATEWAY_MAX_UPSTREAM_BYTES,
         )
     except Unreachable as exc:
         instance.breaker.record_failure()
@@ -193,6 +204,10 @@ def _send(
         instance.breaker.record_failure()
         logger.warning("upstream failed mid-request", extra={"upstream_url": instance.url, "error": str(exc)})
         raise AttemptFailed(BAD_ANSWER, retry_safe=method in IDEMPOTENT_READS) from exc
+    except TooLarge as exc:  # the instance works (no breaker failure); any instance would answer the same
+        instance.breaker.record_success()
+        logger.warning("upstream answer too large", extra={"upstream_url": instance.url, "error": str(exc)})
+        raise AttemptFailed(TOO_LARGE, retry_safe=False) from exc
     if instance_failed(answer):
         instance.breaker.record_failure()  # an instance answering 503 for ever must open its breaker
     else:
@@ -267,4 +282,5 @@ class UpstreamReply(HttpResponse):
 
 def _failure(failure: Failure, upstream: Upstream) -> HttpResponse:
     """The envelope for a request the service could not answer."""
-    return json_error(failure.status, failure.code, f"The {upstream.name} service {failure.what}. Try again shortly.")
+    hint = " Try again shortly." if failure.transient else ""
+    return json_error(failure.status, failure.code, f"The {upstream.name} service {failure.what}.{hint}")

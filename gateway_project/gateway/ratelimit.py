@@ -9,10 +9,12 @@ process keeps its own.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -21,6 +23,7 @@ from django.conf import settings
 
 logger = logging.getLogger("lms.gateway")
 WINDOW = 60.0  # seconds to refill a full bucket
+EMAIL_MAX_LENGTH = 254  # the longest email a login may name (RFC 5321's path limit), as user_service's
 
 
 @dataclass(frozen=True)
@@ -57,15 +60,17 @@ Buckets = list[tuple[str, int]]  # (key, capacity) of each bucket a request coun
 
 
 class LocalBuckets:
-    """Buckets in this process's memory."""
+    """Buckets in this process's memory; those idle for a whole window (full again) are forgotten once a window."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+        self._clock = clock
+        self._pruned_at = clock()
 
     def take(self, wanted: Buckets) -> list[Verdict]:
         """A token from each bucket in `wanted`; the verdict of each, in order."""
-        now = time.monotonic()
+        now = self._clock()
         verdicts = []
         with self._lock:
             for key, capacity in wanted:
@@ -76,7 +81,8 @@ class LocalBuckets:
                     tokens -= 1
                 self._buckets[key] = (tokens, now)
                 verdicts.append(_verdict(capacity, tokens, allowed))
-            if len(self._buckets) > 100_000:  # forget idle clients rather than grow without bound
+            if now - self._pruned_at >= WINDOW:  # by age, not size: a bucket idle a window is full, as if new
+                self._pruned_at = now
                 self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < WINDOW}
         return verdicts
 
@@ -133,13 +139,28 @@ def buckets() -> LocalBuckets | RedisBuckets:
     return RedisBuckets(settings.REDIS_URL) if settings.REDIS_URL else LocalBuckets()
 
 
+def normalised_email(email: str) -> str:
+    """An email as the login limits count it: trimmed and lower-cased (user_service matches emails so)."""
+    return email.strip().lower()
+
+
+def email_too_long(email: str) -> bool:
+    """Whether a login's email is longer than any account's can be: refused before it reaches any bucket."""
+    return len(email.strip()) > EMAIL_MAX_LENGTH  # as user_service's serializer measures it (before lower())
+
+
+def email_key(email: str) -> str:
+    """A fixed-size bucket key for an email: its normalised form hashed, so a long email cannot make a large key."""
+    return hashlib.sha256(normalised_email(email).encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def check(*, client_ip: str, user_id: int | None, login_email: str | None) -> tuple[str, Verdict]:
     """Take a token from every bucket this request counts against; the tightest verdict and its name."""
     checks = [("ip", f"ip:{client_ip}", settings.RATE_LIMIT_PER_IP)]
     if user_id is not None:
         checks.append(("user", f"user:{user_id}", settings.RATE_LIMIT_PER_USER))
     if login_email is not None:
-        checks.append(("login", f"login:{client_ip}:{login_email.strip().lower()}", settings.RATE_LIMIT_LOGIN))
+        checks.append(("login", f"login:{client_ip}:{email_key(login_email)}", settings.RATE_LIMIT_LOGIN))
     taken = buckets().take([(key, capacity) for _, key, capacity in checks])
     verdicts = [(name, verdict) for (name, _, _), verdict in zip(checks, taken, strict=True)]
     refused = [item for item in verdicts if not item[1].allowed]

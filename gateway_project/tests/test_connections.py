@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from gateway.connections import Broken, ConnectionPool, TimedOut, Unreachable, request_target
+from gateway.connections import Broken, ConnectionPool, TimedOut, TooLarge, Unreachable, request_target
 
 Reply = Callable[[bytes], bytes | None]  # the request's bytes -> what to send back (None: say nothing)
 
@@ -142,6 +142,38 @@ def test_a_chunked_answer_is_read_whole(serve):
     _, pool = serve(fixed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"))
 
     assert exchange(pool).body == b"abcde"
+
+
+def test_an_answer_announcing_a_body_over_max_body_is_refused_at_its_headers(serve):
+    server, pool = serve(fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n" + b"x" * 10))
+
+    started = time.monotonic()
+    with pytest.raises(TooLarge):
+        exchange(pool, max_body=1000)  # without the cap: waits for 100 MB that never come, then times out
+
+    assert time.monotonic() - started < 1.0
+    with pytest.raises(TooLarge):
+        exchange(pool, max_body=1000)
+    assert server.connections == 2  # the refused answer's connection was closed, not reused
+
+
+def test_a_chunked_answer_growing_over_max_body_is_refused_as_it_is_read(serve):
+    chunk = b"258\r\n" + b"y" * 600 + b"\r\n"
+    _, pool = serve(fixed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 3))  # never ends
+
+    started = time.monotonic()
+    with pytest.raises(TooLarge):
+        exchange(pool, max_body=1000)
+
+    assert time.monotonic() - started < 1.0
+
+
+def test_an_answer_of_exactly_max_body_is_read_whole_and_a_head_answer_is_never_too_large(serve):
+    _, pool = serve(fixed(OK))
+    _, head_pool = serve(fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n"))
+
+    assert exchange(pool, max_body=5).body == b"hello"
+    assert exchange(head_pool, "HEAD", max_body=5).status == 200
 
 
 def test_an_answer_ended_by_closing_the_connection_is_whole_and_the_connection_not_reused(serve):

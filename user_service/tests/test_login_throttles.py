@@ -5,10 +5,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from tests.factories import PASSWORD
+from users.throttles import LoginPerEmailThrottle
 
 LOGIN = "/api/user/login"
 SERVICE_ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +65,35 @@ def test_a_throttled_login_says_the_limit_and_when_it_resets(api, customer, logi
     assert refused["RateLimit-Remaining"] == "0"
     assert 1 <= int(refused["RateLimit-Reset"]) <= 60
     assert refused["RateLimit-Reset"] == refused["Retry-After"]
+
+
+@pytest.mark.django_db
+def test_an_email_is_counted_under_a_fixed_size_key_the_same_however_it_is_spelt(api, login_rates):
+    login_rates(per_email="2/min")
+    email = "d" * 242 + "@example.com"  # 254 characters, the longest allowed
+
+    statuses = [
+        api.post(LOGIN, {"email": spelling, "password": "whatever-1A"}, format="json").status_code
+        for spelling in (email, f"  {email.upper()} ", email)
+    ]
+    key = LoginPerEmailThrottle().get_cache_key(SimpleNamespace(data={"email": email}), None)
+
+    assert statuses == [401, 401, 429]
+    assert email not in key
+    assert len(key) == len("throttle_login_email_") + 64
+
+
+@pytest.mark.django_db
+def test_an_email_over_254_characters_is_a_400_on_email_and_never_counted(api, login_rates):
+    login_rates(per_email="1/min")
+    too_long = "e" * 243 + "@example.com"  # 255 characters
+
+    replies = [api.post(LOGIN, {"email": too_long, "password": "whatever-1A"}, format="json") for _ in range(3)]
+
+    assert [reply.status_code for reply in replies] == [400, 400, 400]
+    assert replies[0].json()["error"]["code"] == "validation_error"
+    assert list(replies[0].json()["error"]["details"]) == ["email"]
+    assert LoginPerEmailThrottle().get_cache_key(SimpleNamespace(data={"email": too_long}), None) is None
 
 
 # --------------------------------------------------------------------------- several processes, no Redis
