@@ -8,6 +8,7 @@ Django's admin and its log can refer to it.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from functools import lru_cache
 
@@ -24,8 +25,26 @@ logger = logging.getLogger("lms.admin_sso")
 
 
 def client_address(request) -> str:
-    """The address DRF's throttles see for `request` (REMOTE_ADDR, or the trusted X-Forwarded-For entry)."""
-    return BaseThrottle().get_ident(request)
+    """The admin's address, which the sign-in limits count against: REMOTE_ADDR, the peer that connected.
+
+    The admin site is reached on the service's own port, not through the gateway, so anyone can send
+    X-Forwarded-For there; were it believed, every guess could claim a fresh address. It is read (its
+    NUM_PROXIES-th entry from the right, as DRF's throttles take it) only when the peer is one of
+    settings.ADMIN_TRUSTED_PROXIES, a proxy the operator put in front of the admin.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    if _is_trusted_proxy(remote, tuple(getattr(settings, "ADMIN_TRUSTED_PROXIES", ()))):
+        return BaseThrottle().get_ident(request)
+    return remote
+
+
+@lru_cache(maxsize=64)
+def _is_trusted_proxy(address: str, trusted: tuple[str, ...]) -> bool:
+    try:
+        peer = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(peer in ipaddress.ip_network(network, strict=False) for network in trusted)
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.env import env_int, env_list, env_str
+from common.env import env_int, env_list, env_networks, env_str
 from common.idempotency import DEFAULT_KEY_TTL_SECONDS, DEFAULT_LOCK_SECONDS
 
 SERVICE_MIDDLEWARE = [
@@ -71,6 +71,9 @@ def web_basics(*, var: Path, service: str) -> dict:
         "CSRF_COOKIE_NAME": f"{service}_csrftoken",
         # The deepest row a ?page= may reach (an OFFSET); past it a 400 points at ?cursor=.
         "MAX_PAGE_DEPTH": env_int("MAX_PAGE_DEPTH", DEFAULT_MAX_PAGE_DEPTH),
+        # The Django admin is reached on the service's own port, where anyone can write X-Forwarded-For:
+        # its sign-in limits read that header only from these peers (addresses or CIDRs; none by default).
+        "ADMIN_TRUSTED_PROXIES": env_networks("ADMIN_TRUSTED_PROXIES", []),
     }
 
 

@@ -63,6 +63,19 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_networks(name: str, default: list[str] | None = None) -> list[str]:
+    """The variable as a comma-separated list of addresses or CIDR networks, each checked at start-up."""
+    import ipaddress
+
+    networks = env_list(name, default)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as exc:
+            raise ConfigurationError(f"{name}: {network!r} is not an address or a CIDR network") from exc
+    return networks
+
+
 def is_development() -> bool:
     """True unless DJANGO_ENV says otherwise: development defaults are allowed only here."""
     return env_str("DJANGO_ENV", "development") == "development"

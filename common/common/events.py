@@ -90,7 +90,22 @@ class LoanCreated(LoanEvent):
 
 
 class LoanUpdated(LoanEvent):
+    """No longer published (edits publish LoanTermsChanged); kept so that messages already sent still parse."""
+
     event_name: ClassVar[str] = "loan.updated"
+
+
+class LoanTermsChanged(LoanEvent):
+    """The terms of a NEW loan were edited (by its agent or an admin): the loan's fields are the new terms."""
+
+    event_name: ClassVar[str] = "loan.terms_changed"
+
+    changed_by: int
+    old_principal: Decimal
+    old_interest: Decimal
+    old_months: int
+    old_emi: Decimal
+    old_amount: Decimal
 
 
 class LoanApproved(LoanEvent):
@@ -212,6 +227,7 @@ PAYLOADS: dict[str, type[Payload]] = {
         AgentRejected,
         LoanCreated,
         LoanUpdated,
+        LoanTermsChanged,
         LoanApproved,
         LoanRejected,
         LoanDisbursed,

@@ -31,6 +31,15 @@ EXAMPLES = [
     events.AgentRejected(**USER, decided_by=9),
     events.LoanCreated(**LOAN),
     events.LoanUpdated(**LOAN),
+    events.LoanTermsChanged(
+        **LOAN,
+        changed_by=7,
+        old_principal=Decimal("200000.00"),
+        old_interest=Decimal("8.45"),
+        old_months=60,
+        old_emi=Decimal("4098.49"),
+        old_amount=Decimal("245909.22"),
+    ),
     events.LoanApproved(**{**LOAN, "status": "APPROVED"}, decided_by=9),
     events.LoanRejected(**{**LOAN, "status": "REJECTED"}, decided_by=9, decision_note="Income too low."),
     events.LoanDisbursed(

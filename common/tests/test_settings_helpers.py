@@ -50,6 +50,18 @@ def test_a_value_that_does_not_parse_stops_the_start_naming_the_variable(monkeyp
         reader("SETTING_X", *([] if reader is env.env_bool else [1]))
 
 
+def test_trusted_proxies_are_addresses_or_networks_and_none_by_default(monkeypatch):
+    monkeypatch.setenv("PROXIES", "10.0.0.0/8, 192.0.2.1,::1")
+    monkeypatch.delenv("NO_PROXIES", raising=False)
+
+    assert env.env_networks("PROXIES") == ["10.0.0.0/8", "192.0.2.1", "::1"]
+    assert env.env_networks("NO_PROXIES", []) == []
+
+    monkeypatch.setenv("PROXIES", "10.0.0.0/8,gateway")
+    with pytest.raises(env.ConfigurationError, match="PROXIES: 'gateway'"):
+        env.env_networks("PROXIES")
+
+
 def test_secrets_have_defaults_only_in_development(monkeypatch):
     monkeypatch.delenv("SECRET", raising=False)
     monkeypatch.delenv("DJANGO_ENV", raising=False)

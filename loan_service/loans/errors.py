@@ -9,6 +9,7 @@ class LoanErrorCode(StrEnum):
     LOAN_NOT_FOUND = "loan_not_found"
     ALREADY_DECIDED = "loan_already_decided"
     NOT_EDITABLE = "loan_not_editable"
+    NOT_YOURS = "loan_not_yours"
 
 
 class LoanNotFound(DomainError):
@@ -27,6 +28,12 @@ class LoanNotEditable(DomainError):
     status_code = 409
     code = LoanErrorCode.NOT_EDITABLE
     default_message = "Only a NEW loan can be edited."
+
+
+class LoanNotYours(DomainError):
+    status_code = 403
+    code = LoanErrorCode.NOT_YOURS
+    default_message = "Only the agent who requested this loan, or an admin, can edit it."
 
 
 class ServicingErrorCode(StrEnum):

@@ -14,7 +14,7 @@ from common.errors import InvalidInput
 from common.outbox import publisher as outbox
 from loans import schedule
 from loans.customers import ensure_customer
-from loans.errors import LoanAlreadyDecided, LoanNotEditable, LoanNotFound
+from loans.errors import LoanAlreadyDecided, LoanNotEditable, LoanNotFound, LoanNotYours
 from loans.models import (
     SLICE_MONEY,
     Loan,
@@ -57,7 +57,7 @@ def quote(*, principal: Decimal, months: int) -> tuple[Decimal, schedule.Repayme
     return price_of(principal, months)
 
 
-def _event(payload_class: type[events.LoanEvent], loan: Loan) -> events.LoanEvent:
+def _event(payload_class: type[events.LoanEvent], loan: Loan, **fields) -> events.LoanEvent:
     return payload_class(
         loan_id=loan.pk,
         customer_id=loan.customer_id,
@@ -71,6 +71,7 @@ def _event(payload_class: type[events.LoanEvent], loan: Loan) -> events.LoanEven
         status=loan.status,
         decided_by=loan.decided_by,
         decision_note=loan.decision_note,
+        **fields,
     )
 
 
@@ -119,19 +120,43 @@ def _locked(loan_id: int) -> Loan:
         raise LoanNotFound() from None
 
 
-def edit_loan(*, loan_id: int, agent_id: int, principal: Decimal | None = None, months: int | None = None) -> Loan:
-    """Change the terms of a NEW loan; the rate, EMI and totals are recomputed. Never overwrites a decision."""
+def edit_loan(
+    *,
+    loan_id: int,
+    editor_id: int,
+    by_admin: bool = False,
+    principal: Decimal | None = None,
+    months: int | None = None,
+) -> Loan:
+    """Change the terms of a NEW loan; the rate, EMI and totals are recomputed. Never overwrites a decision.
+
+    Only the agent who requested the loan (`editor_id` its `agent_id`) or an admin (`by_admin`) may
+    (LoanNotYours otherwise: approved agents see every loan, so a 403 tells nothing a 404 would hide).
+    The customer is told the old and the new terms (loan.terms_changed); an edit that changes
+    nothing saves, records and tells nothing.
+    """
     with transaction.atomic():
         loan = _locked(loan_id)
+        if not by_admin and loan.agent_id != editor_id:
+            raise LoanNotYours()
         if loan.is_decided:
             raise LoanNotEditable()
         new_principal = loan.principal if principal is None else principal
         new_months = loan.months if months is None else months
         check_terms(principal=new_principal, months=new_months)
+        old = {
+            "old_principal": loan.principal,
+            "old_interest": loan.interest,
+            "old_months": loan.months,
+            "old_emi": loan.emi,
+            "old_amount": loan.amount,
+        }
         loan.set_terms(principal=new_principal, months=new_months, interest=rate_for(new_principal))
-        loan.record_change(by=agent_id, change="updated")
+        if (loan.principal, loan.interest, loan.months, loan.emi, loan.amount) == tuple(old.values()):
+            return loan
+        loan.record_change(by=editor_id, change="updated")
         loan.save()
-        outbox.publish(_event(events.LoanUpdated, loan))
+        outbox.publish(_event(events.LoanTermsChanged, loan, changed_by=editor_id, **old))
     return loan
 
 
@@ -183,6 +208,34 @@ SLICE_COLUMNS = f"{SLICE_KEY}, loans, {', '.join(SLICE_MONEY)}"
 SLICE_NOT_EMPTY = "SUM(loans) <> 0 OR " + " OR ".join(f"SUM({name}) <> 0" for name in SLICE_MONEY)
 
 
+SLICE_FIELDS = ["agent_id", "status", "unpaid_since", "principal", "disbursed_on", "outstanding_principal"]
+SLICE_FIELDS += ["outstanding_interest", "outstanding_fees"]
+
+
+def _folded(changes) -> dict[tuple, tuple]:
+    """(key, loans, money) changes summed by key, empty keys dropped: {key: (loans, *money)}."""
+    sums: dict[tuple, list] = {}
+    for key, loans, money in changes:
+        folded = sums.setdefault(key, [0] + [Decimal(0)] * len(SLICE_MONEY))
+        folded[0] += loans
+        for index, value in enumerate(money, start=1):
+            folded[index] += value
+    return {key: tuple(values) for key, values in sums.items() if any(values)}
+
+
+def _slice_rows() -> list[tuple[tuple, int, tuple]]:
+    return [
+        ((row.agent_id, row.status, row.unpaid_since), row.loans, tuple(getattr(row, name) for name in SLICE_MONEY))
+        for row in PortfolioSlice.objects.order_by("id")
+    ]
+
+
+def _replace_slices(folded: dict[tuple, tuple], *, up_to_id: int | None = None) -> None:
+    rows = PortfolioSlice.objects.all() if up_to_id is None else PortfolioSlice.objects.filter(id__lte=up_to_id)
+    rows.delete()
+    add_to_portfolio([(key, values[0], values[1:]) for key, values in folded.items()])
+
+
 def compact_portfolio() -> None:
     """Fold the kept PortfolioSlice differences into one row per key (empty keys dropped).
 
@@ -199,17 +252,8 @@ def compact_portfolio() -> None:
                     f"GROUP BY {SLICE_KEY} HAVING {SLICE_NOT_EMPTY}"
                 )
             return
-        rows = list(PortfolioSlice.objects.order_by("id"))
-        sums: dict[tuple, list] = {}
-        for row in rows:
-            folded = sums.setdefault(
-                (row.agent_id, row.status, row.unpaid_since), [0] + [Decimal(0)] * len(SLICE_MONEY)
-            )
-            folded[0] += row.loans
-            for index, name in enumerate(SLICE_MONEY, start=1):
-                folded[index] += getattr(row, name)
-        PortfolioSlice.objects.filter(id__lte=rows[-1].id if rows else 0).delete()
-        add_to_portfolio([(key, folded[0], tuple(folded[1:])) for key, folded in sums.items()])
+        last = PortfolioSlice.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        _replace_slices(_folded(_slice_rows()), up_to_id=last)
 
 
 def rebuild_portfolio() -> bool:
@@ -219,24 +263,9 @@ def rebuild_portfolio() -> bool:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(f"LOCK TABLE {connection.ops.quote_name(Loan._meta.db_table)} IN SHARE MODE")
-        compact_portfolio()
-        counted: dict[tuple, list] = {}
-        for loan in Loan.objects.only(*SLICE_FIELDS).order_by().iterator(chunk_size=2000):
-            key, money = slice_key_and_values(loan)
-            sums = counted.setdefault(key, [0, *(Decimal(0) for _ in SLICE_MONEY)])
-            sums[0] += 1
-            for index, value in enumerate(money, start=1):
-                sums[index] += value
-        kept = {
-            (row.agent_id, row.status, row.unpaid_since): [row.loans, *(getattr(row, name) for name in SLICE_MONEY)]
-            for row in PortfolioSlice.objects.all()
-        }
-        if kept == counted:
+        loans = Loan.objects.only(*SLICE_FIELDS).order_by().iterator(chunk_size=2000)
+        counted = _folded((key, 1, money) for key, money in map(slice_key_and_values, loans))
+        if _folded(_slice_rows()) == counted:
             return True
-        PortfolioSlice.objects.all().delete()
-        add_to_portfolio([(key, sums[0], tuple(sums[1:])) for key, sums in counted.items()])
+        _replace_slices(counted)
     return False
-
-
-SLICE_FIELDS = ["agent_id", "status", "unpaid_since", "principal", "disbursed_on", "outstanding_principal"]
-SLICE_FIELDS += ["outstanding_interest", "outstanding_fees"]

@@ -46,6 +46,38 @@ def test_the_sign_in_is_counted_against_the_admins_address_not_this_services(adm
     assert sign_in["headers"]["X-Forwarded-For"] == "203.0.113.5"
 
 
+def forwarded_addresses(user_service_server) -> list[str]:
+    sign_ins = [call for call in user_service_server.calls if call["path"] == "/api/user/login"]
+    return [call["headers"]["X-Forwarded-For"] for call in sign_ins]
+
+
+def test_a_forged_forwarded_address_on_this_port_is_not_the_admins_address(admin_login, user_service_server):
+    # The admin site is reached on this service's own port, where anyone can write X-Forwarded-For: were
+    # it believed, every guess would be counted against a fresh address by user_service's sign-in limit.
+    for n in range(4):
+        admin_login.post(
+            "/admin/login/",
+            {"username": "boss@example.com", "password": f"guess-{n}"},
+            REMOTE_ADDR="203.0.113.5",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
+        )
+
+    assert forwarded_addresses(user_service_server) == ["203.0.113.5"] * 4
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_admins(admin_login, user_service_server, settings):
+    settings.ADMIN_TRUSTED_PROXIES = ["10.0.0.0/8", "192.0.2.1"]
+    for peer in ("10.1.2.3", "192.0.2.1", "192.0.2.2"):
+        admin_login.post(
+            "/admin/login/",
+            {"username": "boss@example.com", "password": "wrong"},
+            REMOTE_ADDR=peer,
+            HTTP_X_FORWARDED_FOR="198.51.100.7",
+        )
+
+    assert forwarded_addresses(user_service_server) == ["198.51.100.7", "198.51.100.7", "192.0.2.2"]
+
+
 @pytest.mark.parametrize(
     ("email", "password"), [("agent@example.com", "right-Pass-1"), ("boss@example.com", "wrong"), ("x@y.z", "a")]
 )

@@ -83,5 +83,5 @@ def test_edits_racing_decisions_never_overwrite_the_decision(round_number):
     # Every edit that got 200 came before the decision; none after it.
     assert [r.history_change_reason for r in history[1:]] == ["updated"] * edits.count(200) + [final.status.lower()]
     assert final.months == history[-1].months == history[-2].months  # nothing was saved over the decision
-    assert OutboxMessage.objects.filter(name="loan.updated").count() == edits.count(200)
+    assert OutboxMessage.objects.filter(name="loan.terms_changed").count() == edits.count(200)
     assert_counts_match_the_rows()

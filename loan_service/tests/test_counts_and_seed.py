@@ -34,7 +34,7 @@ def a_loan(principal: str = "50000.00") -> Loan:
 
 def test_list_counts_follow_every_kind_of_change(admin_api):
     first, second, third = a_loan(), a_loan(), a_loan()
-    services.edit_loan(loan_id=first.id, agent_id=AGENT_ID, months=24)
+    services.edit_loan(loan_id=first.id, editor_id=AGENT_ID, months=24)
     services.decide_loan(loan_id=second.id, admin_id=ADMIN_ID, status="APPROVED")
     services.decide_loan(loan_id=third.id, admin_id=ADMIN_ID, status="REJECTED")
 
@@ -53,7 +53,7 @@ def test_counts_filtered_by_customer_or_agent_count_the_rows(admin_api):
 
 CHANGES = {
     "create": lambda loan: a_loan(),
-    "edit": lambda loan: services.edit_loan(loan_id=loan.id, agent_id=AGENT_ID, months=30),
+    "edit": lambda loan: services.edit_loan(loan_id=loan.id, editor_id=AGENT_ID, months=30),
     "approve": lambda loan: services.decide_loan(loan_id=loan.id, admin_id=ADMIN_ID, status="APPROVED"),
     "reject": lambda loan: services.decide_loan(loan_id=loan.id, admin_id=ADMIN_ID, status="REJECTED", note="no"),
 }

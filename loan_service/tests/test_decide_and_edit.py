@@ -1,4 +1,4 @@
-"""Deciding and editing loans: only NEW changes, with the history and exactly one event per change."""
+"""Deciding and editing loans: only NEW changes, by its own agent or an admin, with history and one event each."""
 
 from datetime import date
 from decimal import Decimal
@@ -9,6 +9,8 @@ from django.utils import timezone
 from common.outbox.models import OutboxMessage
 from loans.models import Loan
 from tests.conftest import ADMIN_ID, AGENT_ID, CUSTOMER_ID
+
+OTHER_AGENT_ID = 17  # an approved agent, not the one who requested the loan
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +87,58 @@ def test_agent_edits_a_new_loan_and_the_terms_are_recomputed(agent_api, new_loan
     assert response.status_code == 200
     assert (loan["principal"], loan["months"], loan["interest"]) == ("1000000.00", 60, "10.00")
     assert (loan["emi"], loan["amount"]) == ("21247.04", "1274822.84")
-    assert OutboxMessage.objects.filter(name="loan.updated").count() == 1
+    assert OutboxMessage.objects.filter(name="loan.terms_changed").count() == 1
+
+
+def test_an_edit_tells_the_customer_the_old_and_the_new_terms(agent_api, new_loan):
+    agent_api.json("put", edit_url(new_loan.id), {"principal": "1000000.00", "months": 48})
+
+    [event] = OutboxMessage.objects.filter(name="loan.terms_changed")
+    payload = event.message["payload"]
+    assert (payload["customer_id"], payload["agent_id"], payload["changed_by"]) == (CUSTOMER_ID, AGENT_ID, AGENT_ID)
+    assert (payload["old_principal"], payload["old_months"], payload["old_emi"]) == ("200000.00", 60, "4098.49")
+    assert (payload["principal"], payload["months"], payload["interest"]) == ("1000000.00", 48, "10.00")
+    assert payload["emi"] == Loan.objects.get(pk=new_loan.id).emi.to_eng_string()
+    assert not OutboxMessage.objects.filter(name="loan.updated").exists()
+
+
+def test_another_agent_cannot_edit_the_loan(api, new_loan):
+    response = api.as_role("agent", OTHER_AGENT_ID).json("put", edit_url(new_loan.id), {"principal": "10000.00"})
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "loan_not_yours"
+    assert Loan.objects.get(pk=new_loan.id).principal == Decimal("200000.00")
+    assert not OutboxMessage.objects.filter(name="loan.terms_changed").exists()
+    assert [r.history_change_reason for r in Loan.objects.get(pk=new_loan.id).history.all()] == ["created"]
+
+
+def test_another_agent_is_refused_before_the_state_is_looked_at(api, admin_api, new_loan):
+    admin_api.json("put", decide_url(new_loan.id), {"status": "APPROVED"})
+
+    response = api.as_role("agent", OTHER_AGENT_ID).json("put", edit_url(new_loan.id), {"months": 12})
+
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "loan_not_yours")
+
+
+def test_an_admin_edits_any_new_loan_and_is_recorded_as_the_editor(admin_api, new_loan):
+    response = admin_api.json("put", edit_url(new_loan.id), {"months": 12})
+
+    assert response.status_code == 200
+    assert response.json()["data"]["months"] == 12
+    assert response.json()["data"]["agent_id"] == AGENT_ID  # still the requesting agent's loan
+    [event] = OutboxMessage.objects.filter(name="loan.terms_changed")
+    assert (event.message["payload"]["changed_by"], event.message["payload"]["old_months"]) == (ADMIN_ID, 60)
+    history = admin_api.get(f"/api/loan/{new_loan.id}/history").json()["data"]
+    assert (history[-1]["change"], history[-1]["changed_by"]) == ("updated", ADMIN_ID)
+
+
+def test_an_edit_that_changes_nothing_records_and_tells_nothing(agent_api, new_loan):
+    response = agent_api.json("put", edit_url(new_loan.id), {"principal": "200000.00", "months": 60})
+
+    assert response.status_code == 200
+    assert response.json()["data"]["emi"] == "4098.49"
+    assert not OutboxMessage.objects.filter(name="loan.terms_changed").exists()
+    assert Loan.objects.get(pk=new_loan.id).history.count() == 1
 
 
 def test_editing_months_only_keeps_the_principal(agent_api, new_loan):
@@ -104,7 +157,7 @@ def test_an_edit_outside_the_limits_is_400_and_changes_nothing(agent_api, new_lo
 
     assert response.status_code == 400
     assert Loan.objects.get(pk=new_loan.id).months == 60
-    assert not OutboxMessage.objects.filter(name="loan.updated").exists()
+    assert not OutboxMessage.objects.filter(name="loan.terms_changed").exists()
 
 
 def test_a_decided_loan_cannot_be_edited(agent_api, admin_api, new_loan):
@@ -117,8 +170,8 @@ def test_a_decided_loan_cannot_be_edited(agent_api, admin_api, new_loan):
     assert Loan.objects.get(pk=new_loan.id).months == 60
 
 
-@pytest.mark.parametrize(("role", "approved"), [("customer", True), ("admin", True), ("agent", False)])
-def test_only_approved_agents_edit(api, new_loan, role, approved):
+@pytest.mark.parametrize(("role", "approved"), [("customer", True), ("agent", False)])
+def test_only_approved_agents_and_admins_edit(api, new_loan, role, approved):
     response = api.as_role(role, AGENT_ID, is_approved=approved).json("put", edit_url(new_loan.id), {"months": 12})
 
     assert response.status_code == 403

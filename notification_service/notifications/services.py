@@ -42,6 +42,7 @@ def _audiences(payload: events.Payload) -> list[Audience]:
             return [Audience(payload.customer_id, "customer"), Audience(payload.agent_id, "agent")]
         case (
             events.LoanCreated()
+            | events.LoanTermsChanged()
             | events.LoanDisbursed()
             | events.LoanCancelled()
             | events.RepaymentReceived()

@@ -66,6 +66,26 @@ def test_an_edit_tells_nobody(mailbox):
     assert not Notification.objects.exists()
 
 
+def test_changed_terms_tell_the_customer_in_the_app_and_by_email_with_the_old_and_the_new_terms(mailbox):
+    consume_event(message(registered(3, email="ann@example.com")))
+    consume_event(message(registered(7, role="agent")))
+    new = loan_event(events.LoanCreated).model_dump() | {"principal": "1000000.00", "interest": "10.00", "months": 48}
+    new |= {"emi": "25363.29", "amount": "1217437.92"}
+    old = {"old_principal": "200000.00", "old_interest": "8.45", "old_months": 60, "old_emi": "4098.49"}
+    changed = events.LoanTermsChanged(**new, **old, old_amount="245909.22", changed_by=7)
+
+    consume_event(message(changed))
+
+    assert rows(kind="loan.terms_changed") == [(3, "email", "sent"), (3, "in_app", "sent")]
+    in_app = Notification.objects.get(kind="loan.terms_changed", channel="in_app")
+    assert in_app.subject == "The terms of your loan #12 were changed"
+    for figure in ("200000.00", "60 months", "4098.49", "1000000.00", "48 months", "25363.29", "1217437.92"):
+        assert figure in in_app.body
+    assert in_app.body.index("4098.49") < in_app.body.index("25363.29")  # before, then now
+    [email] = [m for m in mailbox.messages if m["Subject"] == in_app.subject]
+    assert email["To"] == "ann@example.com"
+
+
 def test_agent_approval_tells_the_agent_and_updates_the_contact_data(mailbox):
     consume_event(message(registered(7, role="agent", email="old@example.com")))
     approved = events.AgentApproved(user_id=7, email="new@example.com", first_name="Abe", last_name="Ng", decided_by=1)

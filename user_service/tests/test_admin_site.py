@@ -181,3 +181,43 @@ def test_the_admin_sign_in_form_shares_the_per_address_limit_with_the_login_api(
     assert [reply.status_code for reply in api_attempts] == [401, 401]
     assert form.status_code == 429
     assert elsewhere.status_code == 302  # another address still signs in
+
+
+@pytest.mark.django_db
+def test_forged_forwarded_addresses_on_the_admin_port_all_count_against_the_one_real_address(login_rates, admin):
+    login_rates(per_ip="3/min")
+    client = Client()
+
+    guesses = [
+        client.post(
+            ADMIN_LOGIN,
+            {"username": f"guess-{n}@example.com", "password": "nope-1A"},  # a new email each time: only the address
+            REMOTE_ADDR="203.0.113.7",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
+        ).status_code
+        for n in range(5)
+    ]
+    right_password = client.post(
+        ADMIN_LOGIN,
+        {"username": admin.email, "password": PASSWORD},
+        REMOTE_ADDR="203.0.113.7",
+        HTTP_X_FORWARDED_FOR="192.0.2.99",
+    )
+
+    assert guesses == [200, 200, 200, 429, 429]
+    assert right_password.status_code == 429
+    assert Client().post(ADMIN_LOGIN, {"username": admin.email, "password": PASSWORD}).status_code == 302
+
+
+@pytest.mark.django_db
+def test_behind_a_trusted_proxy_the_admin_form_counts_the_forwarded_address(login_rates, settings, admin):
+    login_rates(per_ip="3/min")
+    settings.ADMIN_TRUSTED_PROXIES = ["10.0.0.0/8"]
+    proxy = {"REMOTE_ADDR": "10.1.2.3"}
+
+    def attempt(client_address: str) -> int:
+        body = {"username": f"x-{client_address}@example.com", "password": "nope-1A"}
+        return Client().post(ADMIN_LOGIN, body, HTTP_X_FORWARDED_FOR=client_address, **proxy).status_code
+
+    assert [attempt("198.51.100.1") for _ in range(4)] == [200, 200, 200, 429]
+    assert attempt("198.51.100.2") == 200  # another client behind the same proxy is counted apart

@@ -13,12 +13,17 @@ from types import SimpleNamespace
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
+from common.admin_sso import client_address
 from users.throttles import LoginPerEmailThrottle, LoginPerIPThrottle
 
 
 def refused_sign_in_wait(request: HttpRequest) -> float | None:
     """Seconds to wait when this sign-in attempt is over a login limit, else None (the attempt is counted)."""
-    attempt = SimpleNamespace(META=request.META, data={"email": request.POST.get("username", "")})
+    # The admin's own address (REMOTE_ADDR unless a trusted proxy's): a forged X-Forwarded-For on this
+    # port would otherwise give every guess a fresh per-address count.
+    attempt = SimpleNamespace(
+        META={"REMOTE_ADDR": client_address(request)}, data={"email": request.POST.get("username", "")}
+    )
     waits = []
     for throttle in (LoginPerIPThrottle(), LoginPerEmailThrottle()):
         if not throttle.allow_request(attempt, None):

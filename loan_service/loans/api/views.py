@@ -7,9 +7,11 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
-from common.api import MAX_ID, PageParams, created, ok, paginate, validated
+from common.api import MAX_ID, created, ok, validated
 from common.errors import InvalidInput
+from common.pagination import PageParams, paginate
 from common.permissions import (
+    ADMIN,
     IsAdmin,
     IsAdminApprovedAgentOrCustomer,
     IsAdminOrApprovedAgent,
@@ -74,7 +76,7 @@ class DecideLoanView(APIView):
 
 
 class EditLoanView(APIView):
-    permission_classes = [IsApprovedAgent]
+    permission_classes = [IsAdminOrApprovedAgent]  # an agent only their own loans (services.edit_loan)
 
     @extend_schema_serializer(component_name="EditLoanInput")
     class InputSerializer(serializers.Serializer):
@@ -86,7 +88,9 @@ class EditLoanView(APIView):
         data = validated(self.InputSerializer, request.data)
         if not data:
             raise InvalidInput(details={"non_field_errors": ["Give principal, months or both."]})
-        loan = services.edit_loan(loan_id=loan_id, agent_id=request.user.id, **data)
+        loan = services.edit_loan(
+            loan_id=loan_id, editor_id=request.user.id, by_admin=request.user.role == ADMIN, **data
+        )
         return ok(loan_data(loan))
 
 
