@@ -160,7 +160,7 @@ def _book_rows(as_of: date, agent_id: int | None) -> tuple[str, list]:
     return sql, [as_of, as_of, end, end, *params]
 
 
-def _books(as_of: date, period_start: date, agent_id: int | None) -> dict[int, Book]:
+def _books(as_of: date, period_start: date, agent_id: int | None, by_agent: bool) -> dict[int | None, Book]:
     rows, row_params = _book_rows(as_of, agent_id)
     at_risk = ", ".join(
         _cents("CASE WHEN book.s = 'DISBURSED' AND book.since < %s THEN book.op ELSE 0 END") for _ in PAR_DAYS
@@ -181,26 +181,35 @@ def _books(as_of: date, period_start: date, agent_id: int | None) -> dict[int, B
             book.disbursed_principal += _money(disbursed)
             for name, cents in zip(MONEY[1:] + AT_RISK, money, strict=True):
                 book.money[name] += _money(cents)
-    _add_period(books, as_of, period_start, agent_id)
+    _add_period(books, as_of, period_start, agent_id, by_agent)
     return books
 
 
-def _add_period(books: dict[int, Book], as_of: date, period_start: date, agent_id: int | None) -> None:
-    """What was disbursed and collected from `period_start` to `as_of`, both included."""
+def _add_period(books: dict, as_of: date, period_start: date, agent_id: int | None, by_agent: bool) -> None:
+    """What was disbursed and collected from `period_start` to `as_of`, both included.
+
+    Only the figures by agent need the loans of the period's repayments; the total (book None) reads
+    the repayments alone."""
     agent = "AND l.agent_id = %s" if agent_id is not None else ""
     params = [period_start, as_of] + ([agent_id] if agent_id is not None else [])
-    collected = f"""
-        SELECT l.agent_id, {_cents("t.amount")}, {_cents("t.principal_portion")}, {_cents("t.interest_portion")},
-               {_cents("t.fee_portion")}
-        FROM {TRANSACTION} t JOIN {LOAN} l ON l.id = t.loan_id
-        WHERE t.kind = 'repayment' AND t.reversed_at IS NULL AND t."on" BETWEEN %s AND %s {agent}
-        GROUP BY l.agent_id"""
+    money = f"{_cents('t.amount')}, {_cents('t.principal_portion')}, {_cents('t.interest_portion')}, " + _cents(
+        "t.fee_portion"
+    )
+    repaid = """t.kind = 'repayment' AND t.reversed_at IS NULL AND t."on" BETWEEN %s AND %s"""
+    if by_agent or agent_id is not None:
+        collected = f"""
+            SELECT l.agent_id, {money} FROM {TRANSACTION} t JOIN {LOAN} l ON l.id = t.loan_id
+            WHERE {repaid} {agent} GROUP BY l.agent_id"""
+    else:
+        collected = f"SELECT NULL, {money} FROM {TRANSACTION} t WHERE {repaid}"
     disbursed = f"""
         SELECT l.agent_id, COUNT(*), {_cents("l.principal")}
         FROM {LOAN} l WHERE l.disbursed_on BETWEEN %s AND %s {agent} GROUP BY l.agent_id"""
     with connection.cursor() as cursor:
         cursor.execute(collected, params)
         for agent, *cents in cursor.fetchall():
+            if cents[0] is None:
+                continue  # no repayment in the period
             for name, value in zip(("amount", "principal", "interest", "fees"), cents, strict=True):
                 books[agent].collected[name] += _money(value)
         cursor.execute(disbursed, params)
@@ -214,7 +223,7 @@ def portfolio(*, as_of: date, period_start: date, agent_id: int | None = None, b
 
     `agent_id` limits it to that agent's loans; `by_agent` adds one entry per agent.
     """
-    books = _books(as_of, period_start, agent_id)
+    books = _books(as_of, period_start, agent_id, by_agent)
     total = Book()
     for book in books.values():
         total.add(book)
