@@ -7,9 +7,6 @@ from typing import Any
 from django.urls import path
 from rest_framework.response import Response
 
-# Pages live in common.pagination; these names stay importable from here for code written before it.
-from common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageParams, paginate  # noqa: F401
-
 # The largest 64-bit signed integer (a BigIntegerField): an id above it is no row or user of ours.
 MAX_ID = 2**63 - 1
 

@@ -35,7 +35,6 @@ from loans.models import (
     LoanTransaction,
     PortfolioDay,
     add_to_portfolio,
-    slice_key_and_values,
 )
 from loans.schedule import ZERO
 from loans.selectors import movements_of, state_of, terms_of
@@ -150,7 +149,7 @@ def _charge_late_fees(loans: dict[int, Loan], as_of: date, run: DailyRun) -> Non
     if not late:
         return
     later = _loans_with_transactions_after(late, grace)
-    fees, bulk_rows, replay = [], [], set()
+    fees, replay = [], set()
     charged: dict[int, Decimal] = defaultdict(lambda: ZERO)  # bulk fees so far, by loan
     for row in late:
         fee_on = row.due_date + grace
@@ -176,12 +175,11 @@ def _charge_late_fees(loans: dict[int, Loan], as_of: date, run: DailyRun) -> Non
             replay.add(row.loan_id)
         else:
             row.fee_due += amount
-            bulk_rows.append((row, amount))
             charged[row.loan_id] += amount
             _fee_balance_after(fees[-1], loans[row.loan_id], charged[row.loan_id])
     Instalment.objects.bulk_update(late, ["late_fee_charged_on", "fee_due"])
     LoanTransaction.objects.bulk_create(fees)
-    _add_fees_to_balances(loans, bulk_rows)
+    _add_fees_to_balances(loans, charged)
     for loan_id in sorted(replay):
         loan = loans[loan_id]
         transactions = list(loan.transactions.all())
@@ -223,19 +221,14 @@ def _overdue_on(loan: Loan, number: int, on: date) -> Decimal:
     return line.principal_unpaid + line.interest_unpaid if line else ZERO
 
 
-def _add_fees_to_balances(loans: dict[int, Loan], charged: list[tuple[Instalment, Decimal]]) -> None:
-    added: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for row, amount in charged:
-        added[row.loan_id] += amount
-    for loan_id, amount in added.items():
-        loan = loans[loan_id]
-        loan.outstanding_fees += amount
-        loan.total_outstanding += amount
-        loan._slice = slice_key_and_values(loan)  # what the bulk update leaves in the row
-    Loan.objects.bulk_update([loans[loan_id] for loan_id in added], ["outstanding_fees", "total_outstanding"])
-    add_to_portfolio(
-        [(loans[loan_id]._slice[0], 0, (ZERO, ZERO, ZERO, ZERO, amount)) for loan_id, amount in added.items()]
-    )
+def _add_fees_to_balances(loans: dict[int, Loan], charged: dict[int, Decimal]) -> None:
+    """The bulk fees (by loan) added to the loans' balances and to the kept portfolio slices."""
+    changed = [loans[loan_id] for loan_id in charged]
+    for loan in changed:
+        loan.outstanding_fees += charged[loan.pk]
+        loan.total_outstanding += charged[loan.pk]
+    Loan.objects.bulk_update(changed, ["outstanding_fees", "total_outstanding"])
+    add_to_portfolio([change for loan in changed for change in loan.take_slice_changes()])
 
 
 def _update_arrears(loans: dict[int, Loan], unpaid: dict[int, list[Instalment]], as_of: date, run: DailyRun) -> None:

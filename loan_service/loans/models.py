@@ -243,13 +243,20 @@ class Loan(models.Model):
             raise RuntimeError("a loan read with only some fields cannot be saved (the portfolio would drift)")
         with transaction.atomic():
             super().save(*args, **kwargs)
-            after = slice_key_and_values(self)
-            if after != before:
-                changes = [(after[0], 1, after[1])]
-                if before is not None:
-                    changes.append((before[0], -1, tuple(-value for value in before[1])))
-                add_to_portfolio(changes)
+            add_to_portfolio(self.take_slice_changes())
+
+    def take_slice_changes(self) -> list[tuple[tuple, int, tuple]]:
+        """The PortfolioSlice differences since the loan was read or last counted, and count them as taken.
+
+        For a write that goes around save() (a bulk update): append them with add_to_portfolio."""
+        before, after = getattr(self, "_slice", None), slice_key_and_values(self)
         self._slice = after
+        if after == before:
+            return []
+        changes = [(after[0], 1, after[1])]
+        if before is not None:
+            changes.append((before[0], -1, tuple(-value for value in before[1])))
+        return changes
 
     @classmethod
     def from_db(cls, db, field_names, values):
