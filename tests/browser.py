@@ -147,11 +147,10 @@ class Browser:
     def follow(self, element) -> None:
         """Click `element` and wait until the next page has replaced this one."""
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions as ec
 
         page = self.driver.find_element(By.TAG_NAME, "html")
         element.click()
-        self.until(ec.staleness_of(page), "the page did not change")
+        self.until(lambda driver: _detached(page), "the page did not change")
         self.until(lambda driver: driver.execute_script("return document.readyState") == "complete", "no page loaded")
 
     def follow_link(self, text: str) -> None:
@@ -234,3 +233,19 @@ class Browser:
             html.write_text(self.driver.page_source)
             SAVED.append(html)
             self.screenshot(f"{name}.png")
+
+
+def _detached(element) -> bool:
+    """True once `element` is no longer in the page: Selenium's staleness_of, plus the form in which
+    chromedriver sometimes reports it mid-navigation ("Node with given id does not belong to the document")."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return True
+        raise
+    return False
