@@ -68,6 +68,29 @@ class AgentRejected(AgentApproved):
     event_name: ClassVar[str] = "agent.rejected"
 
 
+class UserDeactivated(Payload):
+    """A user was deactivated (an admin's action, or an agent deleted): they can no longer sign in."""
+
+    event_name: ClassVar[str] = "user.deactivated"
+
+    user_id: int
+    email: str
+    role: str
+    deactivated_by: int | None = None  # the admin who did it; None for an operator's command
+
+
+class UserProfileChanged(Payload):
+    """A user's names (or role) changed: consumers keeping a copy of the user refresh it."""
+
+    event_name: ClassVar[str] = "user.profile_changed"
+
+    user_id: int
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    role: str
+
+
 class LoanEvent(Payload):
     """What every loan event says about the loan. Money travels as decimal strings."""
 
@@ -225,6 +248,8 @@ PAYLOADS: dict[str, type[Payload]] = {
         UserRegistered,
         AgentApproved,
         AgentRejected,
+        UserDeactivated,
+        UserProfileChanged,
         LoanCreated,
         LoanUpdated,
         LoanTermsChanged,

@@ -11,6 +11,8 @@ PREFIXES = {"/api/user": "user", "/api/loan": "loan", "/api/notifications": "not
 PUBLIC = {
     ("POST", "/api/user/signup"),
     ("POST", "/api/user/login"),
+    ("POST", "/api/user/login/mfa"),  # the second step of a sign-in: a challenge from the first, not a token
+    ("POST", "/api/user/login/mfa/enrol"),  # a role that needs a second factor sets it up while signing in
     ("POST", "/api/user/token/refresh"),
     ("GET", "/api/user/.well-known/jwks.json"),
     ("HEAD", "/api/user/.well-known/jwks.json"),
@@ -34,6 +36,16 @@ ROUTE_TEMPLATES = (
             "list-approvals",
             "approve-delete/{user_id}",
             ".well-known/jwks.json",
+            "login/mfa",
+            "login/mfa/enrol",
+            "mfa/totp",
+            "mfa/totp/confirm",
+            "mfa/totp/disable",
+            "mfa/recovery-codes",
+            "mfa/reset/{user_id}",
+            "sessions",
+            "sessions/{id}",
+            "audit",
         )
     ),
     *(
@@ -47,6 +59,7 @@ ROUTE_TEMPLATES = (
             "quote",
             "reports/portfolio",
             "reports/collections",
+            "audit",
             "{id}",
             "{id}/schedule",
             "{id}/history",
