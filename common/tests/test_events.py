@@ -29,8 +29,6 @@ EXAMPLES = [
     events.UserRegistered(**USER, role="customer", is_approved=True),
     events.AgentApproved(**USER, decided_by=9),
     events.AgentRejected(**USER, decided_by=9),
-    events.UserDeactivated(user_id=1, email="ann@example.com", role="agent", deactivated_by=9),
-    events.UserProfileChanged(**USER, role="customer"),
     events.LoanCreated(**LOAN),
     events.LoanUpdated(**LOAN),
     events.LoanTermsChanged(
@@ -77,6 +75,8 @@ EXAMPLES = [
         days_past_due=95,
         note="unreachable",
     ),
+    events.UserDeactivated(user_id=1, email="ann@example.com", role="agent", deactivated_by=9),
+    events.UserProfileChanged(**USER, role="customer"),
 ]
 
 
