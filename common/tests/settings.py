@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "common.outbox",
     "common.idempotency",
     "common.admin_health",
+    "common.audit",
 ]
 # The admin health panel's templates (common.admin_health), rendered without the admin itself.
 TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]

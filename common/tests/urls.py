@@ -16,6 +16,7 @@ from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
 from common.api import both_slashes, created, ok, validated
+from common.audit.views import AuditListView
 from common.errors import DomainError, InvalidInput, UpstreamUnavailable
 from common.health import urlpatterns as health_urlpatterns
 from common.http import ServiceClient
@@ -325,6 +326,7 @@ urlpatterns = [
     path("two-throttles", TwoThrottlesView.as_view()),
     path("internal", InternalView.as_view()),
     path("upstream", UpstreamView.as_view()),
+    path("audit", AuditListView.as_view()),
     *health_urlpatterns,
 ]
 

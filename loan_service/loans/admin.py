@@ -398,7 +398,9 @@ class LoanAdmin(SimpleHistoryAdmin):
         done, skipped = 0, 0
         for loan_id in queryset.values_list("id", flat=True):
             try:
-                services.decide_loan(loan_id=loan_id, admin_id=admin_id, status=status, note="Decided in the admin.")
+                services.decide_loan(
+                    loan_id=loan_id, admin_id=admin_id, status=status, note="Decided in the admin.", request=request
+                )
                 done += 1
             except DomainError:
                 skipped += 1

@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from common import events
+from common import audit, events
 from common.errors import InvalidInput
 from common.outbox import publisher as outbox
 from loans import schedule
@@ -25,6 +25,21 @@ from loans.models import (
 )
 
 DECISIONS = {Loan.Status.APPROVED: events.LoanApproved, Loan.Status.REJECTED: events.LoanRejected}
+
+# The audit trail's events of loan_service (common.audit; docs/DESIGN.md, "Audit trail"): its money
+# decisions, each recorded in the transaction of the change. Refusals change nothing and are not recorded.
+AUDIT_APPROVED = "loan.approved"
+AUDIT_REJECTED = "loan.rejected"
+AUDIT_TERMS_CHANGED = "loan.terms_changed"
+AUDIT_DISBURSED = "loan.disbursed"
+AUDIT_CANCELLED = "loan.cancelled"
+AUDIT_WRITTEN_OFF = "loan.written_off"
+AUDIT_REVERSED = "loan.transaction_reversed"
+
+
+def audit_loan(event: str, loan: Loan, *, actor_id: int, request=None, **details) -> None:
+    """One audit row of `event` on `loan` by `actor_id`, in the caller's transaction."""
+    audit.record(event, request=request, actor_id=actor_id, subject_type="loan", subject_id=loan.pk, details=details)
 
 
 def rate_for(principal: Decimal) -> Decimal:
@@ -127,6 +142,7 @@ def edit_loan(
     by_admin: bool = False,
     principal: Decimal | None = None,
     months: int | None = None,
+    request=None,
 ) -> Loan:
     """Change the terms of a NEW loan; the rate, EMI and totals are recomputed. Never overwrites a decision.
 
@@ -157,10 +173,12 @@ def edit_loan(
         loan.record_change(by=editor_id, change="updated")
         loan.save()
         outbox.publish(_event(events.LoanTermsChanged, loan, changed_by=editor_id, **old))
+        new = {"principal": loan.principal, "interest": loan.interest, "months": loan.months, "emi": loan.emi}
+        audit_loan(AUDIT_TERMS_CHANGED, loan, actor_id=editor_id, request=request, by_admin=by_admin, **old, **new)
     return loan
 
 
-def decide_loan(*, loan_id: int, admin_id: int, status: str, note: str = "") -> Loan:
+def decide_loan(*, loan_id: int, admin_id: int, status: str, note: str = "", request=None) -> Loan:
     """Approve or reject a NEW loan. Exactly one of concurrent decisions wins; the others get 409."""
     if status not in DECISIONS:
         raise InvalidInput.on("status", "Must be APPROVED or REJECTED.")
@@ -177,6 +195,8 @@ def decide_loan(*, loan_id: int, admin_id: int, status: str, note: str = "") -> 
         loan.save()
         outbox.publish(_event(DECISIONS[status], loan))
         count_status_changes({Loan.Status.NEW: -1, status: 1})
+        event = AUDIT_APPROVED if status == Loan.Status.APPROVED else AUDIT_REJECTED
+        audit_loan(event, loan, actor_id=admin_id, request=request, principal=loan.principal, note=note)
     return loan
 
 

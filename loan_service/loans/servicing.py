@@ -18,7 +18,7 @@ from django.utils import timezone
 from common import events
 from common.errors import InvalidInput
 from common.outbox import publisher as outbox
-from loans import ledger, schedule
+from loans import ledger, schedule, services
 from loans.errors import (
     DisbursementWindowOpen,
     LoanNotActive,
@@ -164,7 +164,7 @@ def _announce_closure(loan: Loan, before: str, transactions: Sequence[LoanTransa
         outbox.publish(events.LoanClosed(**servicing_fields(loan), closed_on=loan.closed_on, total_paid=paid))
 
 
-def disburse_loan(*, loan_id: int, admin_id: int, on: date | None = None) -> Loan:
+def disburse_loan(*, loan_id: int, admin_id: int, on: date | None = None, request=None) -> Loan:
     """Pay out an APPROVED loan; its schedule is fixed from the disbursement date (default today)."""
     on = on or timezone.localdate()
     with transaction.atomic():
@@ -190,10 +190,13 @@ def disburse_loan(*, loan_id: int, admin_id: int, on: date | None = None) -> Loa
                 end_date=loan.end_date,
             )
         )
+        services.audit_loan(
+            services.AUDIT_DISBURSED, loan, actor_id=admin_id, request=request, amount=loan.principal, on=on
+        )
     return loan
 
 
-def cancel_loan(*, loan_id: int, admin_id: int, note: str = "") -> Loan:
+def cancel_loan(*, loan_id: int, admin_id: int, note: str = "", request=None) -> Loan:
     """Cancel an APPROVED loan never disbursed within settings.LOAN_DISBURSE_WITHIN_DAYS of its approval."""
     today = timezone.localdate()
     with transaction.atomic():
@@ -212,6 +215,7 @@ def cancel_loan(*, loan_id: int, admin_id: int, note: str = "") -> Loan:
         loan.save()
         count_status_changes({Loan.Status.APPROVED: -1, Loan.Status.CANCELLED: 1})
         outbox.publish(events.LoanCancelled(**servicing_fields(loan), note=note))
+        services.audit_loan(services.AUDIT_CANCELLED, loan, actor_id=admin_id, request=request, note=note)
     return loan
 
 
@@ -254,7 +258,9 @@ def record_repayment(
     return repayment, loan
 
 
-def reverse_transaction(*, loan_id: int, transaction_id: int, admin_id: int, note: str) -> tuple[LoanTransaction, Loan]:
+def reverse_transaction(
+    *, loan_id: int, transaction_id: int, admin_id: int, note: str, request=None
+) -> tuple[LoanTransaction, Loan]:
     """Reverse a repayment or a fee; later transactions are re-applied in order and the customer told."""
     with transaction.atomic():
         loan = _locked(loan_id)
@@ -293,11 +299,22 @@ def reverse_transaction(*, loan_id: int, transaction_id: int, admin_id: int, not
                 note=note,
             )
         )
+        services.audit_loan(
+            services.AUDIT_REVERSED,
+            loan,
+            actor_id=admin_id,
+            request=request,
+            transaction_id=original.id,
+            kind=original.kind,
+            amount=original.amount,
+            on=original.on,
+            note=note,
+        )
         _announce_closure(loan, status_before, transactions)
     return reversal, loan
 
 
-def write_off_loan(*, loan_id: int, admin_id: int, note: str) -> Loan:
+def write_off_loan(*, loan_id: int, admin_id: int, note: str, request=None) -> Loan:
     """Write off a DISBURSED loan at least settings.LOAN_WRITE_OFF_MIN_DPD days past due; records what was lost."""
     if not note.strip():
         raise InvalidInput.on("note", "Say why the loan is written off.")
@@ -332,5 +349,17 @@ def write_off_loan(*, loan_id: int, admin_id: int, note: str) -> Loan:
                 days_past_due=late,
                 note=note,
             )
+        )
+        services.audit_loan(
+            services.AUDIT_WRITTEN_OFF,
+            loan,
+            actor_id=admin_id,
+            request=request,
+            amount=lost.total,
+            principal=lost.principal,
+            interest=lost.interest,
+            fees=lost.fee,
+            days_past_due=late,
+            note=note,
         )
     return loan

@@ -107,7 +107,7 @@ class DisburseLoanView(APIView):
     @extend_schema(request=InputSerializer, responses={200: LoanOutput}, parameters=[IDEMPOTENCY_HEADER])
     def post(self, request, loan_id: int):
         data = validated(self.InputSerializer, request.data)
-        loan = servicing.disburse_loan(loan_id=loan_id, admin_id=request.user.id, on=data.get("date"))
+        loan = servicing.disburse_loan(loan_id=loan_id, admin_id=request.user.id, on=data.get("date"), request=request)
         return ok(loan_data(loan))
 
 
@@ -121,7 +121,7 @@ class CancelLoanView(APIView):
     @extend_schema(request=InputSerializer, responses={200: LoanOutput})
     def post(self, request, loan_id: int):
         data = validated(self.InputSerializer, request.data)
-        return ok(loan_data(servicing.cancel_loan(loan_id=loan_id, admin_id=request.user.id, **data)))
+        return ok(loan_data(servicing.cancel_loan(loan_id=loan_id, admin_id=request.user.id, **data, request=request)))
 
 
 class WriteOffLoanView(APIView):
@@ -130,7 +130,9 @@ class WriteOffLoanView(APIView):
     @extend_schema(request=NoteInput, responses={200: LoanOutput})
     def post(self, request, loan_id: int):
         data = validated(NoteInput, request.data)
-        return ok(loan_data(servicing.write_off_loan(loan_id=loan_id, admin_id=request.user.id, **data)))
+        return ok(
+            loan_data(servicing.write_off_loan(loan_id=loan_id, admin_id=request.user.id, **data, request=request))
+        )
 
 
 class RepaymentsView(APIView):
@@ -176,7 +178,7 @@ class ReverseTransactionView(APIView):
     def post(self, request, loan_id: int, transaction_id: int):
         data = validated(NoteInput, request.data)
         reversal, loan = servicing.reverse_transaction(
-            loan_id=loan_id, transaction_id=transaction_id, admin_id=request.user.id, **data
+            loan_id=loan_id, transaction_id=transaction_id, admin_id=request.user.id, **data, request=request
         )
         return created(_transaction_reply(reversal, loan))
 

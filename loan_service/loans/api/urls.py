@@ -1,4 +1,5 @@
 from common.api import both_slashes
+from common.audit.views import AuditListView
 from loans.api import report_views as reports
 from loans.api import servicing_views as servicing
 from loans.api import views
@@ -10,6 +11,7 @@ urlpatterns = [
     *both_slashes("list-loans-admin-agent", views.ListLoansView.as_view(), "list-loans-admin-agent"),
     *both_slashes("list-loans-customer", views.ListCustomerLoansView.as_view(), "list-loans-customer"),
     *both_slashes("quote", views.QuoteView.as_view(), "quote"),
+    *both_slashes("audit", AuditListView.as_view(), "audit"),
     *both_slashes("reports/portfolio", reports.PortfolioView.as_view(), "report-portfolio"),
     *both_slashes("reports/collections", reports.CollectionsView.as_view(), "report-collections"),
     *both_slashes("<int:loan_id>", views.LoanDetailView.as_view(), "loan"),

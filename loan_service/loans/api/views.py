@@ -71,7 +71,7 @@ class DecideLoanView(APIView):
     @extend_schema(request=InputSerializer, responses={200: LoanOutput})
     def put(self, request, loan_id: int):
         data = validated(self.InputSerializer, request.data)
-        loan = services.decide_loan(loan_id=loan_id, admin_id=request.user.id, **data)
+        loan = services.decide_loan(loan_id=loan_id, admin_id=request.user.id, **data, request=request)
         return ok(loan_data(loan))
 
 
@@ -89,7 +89,7 @@ class EditLoanView(APIView):
         if not data:
             raise InvalidInput(details={"non_field_errors": ["Give principal, months or both."]})
         loan = services.edit_loan(
-            loan_id=loan_id, editor_id=request.user.id, by_admin=request.user.role == ADMIN, **data
+            loan_id=loan_id, editor_id=request.user.id, by_admin=request.user.role == ADMIN, **data, request=request
         )
         return ok(loan_data(loan))
 
