@@ -180,15 +180,22 @@ class Browser:
 
     # ------------------------------------------------------------------ the admin
 
-    def submit_admin_sign_in(self, base_url: str, email: str, password: str) -> None:
-        """Fill in and post an admin's login form; the caller checks where it led."""
+    def submit_admin_sign_in(self, base_url: str, email: str, password: str, code: str | None = None) -> None:
+        """Fill in and post an admin's login form, with the authentication code if given (its field,
+        `otp_code`, is on every service's admin form); the caller checks where it led."""
         self.open(f"{base_url}/admin/login/?next=/admin/")
         self.element("#id_username").send_keys(email)
         self.element("#id_password").send_keys(password)
+        if code is not None:
+            self.element("#id_otp_code").send_keys(code)
         self.follow(self.element("#login-form [type=submit]"))
 
-    def sign_in_to_admin(self, base_url: str, email: str, password: str) -> None:
-        self.submit_admin_sign_in(base_url, email, password)
+    def sign_in_to_admin(self, base_url: str, email: str, password: str, *, totp_secret: str | None = None) -> None:
+        """Sign in and check the admin index opened; with `totp_secret`, a code user_service has not seen yet."""
+        from tests.actors import totp_code
+
+        code = totp_code(totp_secret) if totp_secret else None  # taken last: a fresh code, just before posting
+        self.submit_admin_sign_in(base_url, email, password, code)
         errors = [note.text for note in self.elements(".errornote")]
         assert not errors, f"sign-in to {base_url}/admin/ refused: {errors}"
         self.element("#user-tools")  # the signed-in admin's header

@@ -7,13 +7,15 @@ back through the API. Without Chromium, its driver or Selenium every test here i
 
 from __future__ import annotations
 
+import time
 import uuid
 from decimal import Decimal
 
+import pyotp
 import pytest
 
 from tests import browser as chromium
-from tests.actors import PASSWORD, approved_agent, sign_up
+from tests.actors import PASSWORD, approved_agent, sign_in, sign_up
 
 ADMINS = ["user", "loan", "notification"]
 FIGURES = ["loans_disbursed", "outstanding_principal", "collected_in_period", "par30"]
@@ -69,7 +71,7 @@ def test_an_admin_approves_a_waiting_agent_in_user_services_admin(system, admin,
     assert agent.api.post("/api/loan/customer-loan", request).status == 403  # waiting: no loans yet
 
     users = system.url("user")
-    browser.sign_in_to_admin(users, admin.email, PASSWORD)
+    browser.sign_in_to_admin(users, admin.email, PASSWORD, totp_secret=admin.totp_secret)
     browser.search_changelist(f"{users}/admin/users/user/?role__exact=agent&approval__exact=pending", agent.email)
     row = browser.element(f'input.action-select[value="{agent.id}"]').find_element("xpath", "./ancestor::tr")
     assert "Waiting for approval" in row.text
@@ -80,7 +82,8 @@ def test_an_admin_approves_a_waiting_agent_in_user_services_admin(system, admin,
     assert not browser.elements(f'input.action-select[value="{agent.id}"]')
     waiting = admin.api.get("/api/user/list-approvals?page_size=100")
     assert agent.id not in [user["id"] for user in waiting.data["results"]]
-    agent.refresh_tokens()  # the approval comes with the next token
+    # The approval ended the agent's sessions (its refresh token is revoked): a new sign-in carries it.
+    agent = sign_in(gateway, agent.email)
     assert agent.api.get("/api/user/profile").data["is_approved"] is True
     created = agent.api.post("/api/loan/customer-loan", request)
     assert created.status == 201, created.body
@@ -99,7 +102,7 @@ def test_an_admin_of_user_service_decides_disburses_and_repays_a_loan_in_loan_se
 
     # One admin identity: user_service's admin signs in here; loan_service keeps no password.
     loans = system.url("loan")
-    browser.sign_in_to_admin(loans, admin.email, PASSWORD)
+    browser.sign_in_to_admin(loans, admin.email, PASSWORD, totp_secret=admin.totp_secret)
     browser.search_changelist(f"{loans}/admin/loans/loan/", loan_id)
     assert "1 loan(s) approved." in browser.run_action(loan_id, "approve_loans")
     decided = admin.api.get(api_path).data
@@ -145,7 +148,7 @@ def read_figures(browser) -> dict[str, Decimal]:
 def test_the_portfolio_dashboard_shows_a_disbursed_and_repaid_loan(system, admin, browser):
     gateway = system.gateway
     loans = system.url("loan")
-    browser.sign_in_to_admin(loans, admin.email, PASSWORD)
+    browser.sign_in_to_admin(loans, admin.email, PASSWORD, totp_secret=admin.totp_secret)
     browser.follow_link("Portfolio dashboard")
     assert browser.url.split("?")[0].endswith("/admin/dashboard/"), browser.url
     before = read_figures(browser)
@@ -173,3 +176,29 @@ def test_the_portfolio_dashboard_shows_a_disbursed_and_repaid_loan(system, admin
     for chart in ("collections", "par"):
         assert browser.element(f'svg[data-chart="{chart}"]').is_displayed()
     assert browser.elements("table#overdue-today"), "no table#overdue-today"
+
+
+def wrong_code(secret: str) -> str:
+    """Six digits that are no code of `secret` in any time step user_service could accept around now."""
+    step = int(time.time()) // 30
+    near = {pyotp.TOTP(secret).at((step + offset) * 30) for offset in range(-2, 4)}
+    return next(
+        code for code in ("000000", "111111", "222222", "333333", "444444", "555555", "666666") if code not in near
+    )
+
+
+# Last in the file: its wrong code counts against the admin's per-email sign-in limit (10 a minute), which
+# the other tests' sign-ins of the same admin share.
+def test_loan_services_admin_refuses_a_wrong_authentication_code_and_takes_the_right_one(system, admin, browser):
+    loans = system.url("loan")
+
+    browser.submit_admin_sign_in(loans, admin.email, PASSWORD, wrong_code(admin.totp_secret))
+
+    assert "/admin/login/" in browser.url, browser.url
+    assert "authentication code is wrong" in browser.element(".errornote").text
+    assert browser.cookie("loan_service_sessionid") is None
+    assert browser.element("label[for=id_otp_code]").text.startswith("Authentication code")
+
+    browser.sign_in_to_admin(loans, admin.email, PASSWORD, totp_secret=admin.totp_secret)
+    browser.open(f"{loans}/admin/loans/loan/")
+    assert browser.elements("#changelist-form"), browser.url

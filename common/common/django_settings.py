@@ -22,6 +22,8 @@ SERVICE_MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After auth and messages: ends admin sessions past their limits or whose account user_service dropped.
+    "common.admin_sso.AdminSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Innermost: its transaction wraps the view alone, and its replays, 409s and 422s leave through every
@@ -51,9 +53,10 @@ DEFAULT_MAX_PAGE_DEPTH = 10_000
 
 def web_basics(*, var: Path, service: str) -> dict:
     """Time zone, static files (the admin's, served by WhiteNoise), the request body limit, the page depth and
-    the admin's cookie names."""
+    the admin's cookies and session limits."""
     static_root = var / "static" / service
     static_root.mkdir(parents=True, exist_ok=True)
+    max_seconds = env_int("ADMIN_SESSION_MAX_SECONDS", 8 * 3600)
     return {
         "LANGUAGE_CODE": "en-us",
         "TIME_ZONE": "UTC",
@@ -74,6 +77,14 @@ def web_basics(*, var: Path, service: str) -> dict:
         # The Django admin is reached on the service's own port, where anyone can write X-Forwarded-For:
         # its sign-in limits read that header only from these peers (addresses or CIDRs; none by default).
         "ADMIN_TRUSTED_PROXIES": env_networks("ADMIN_TRUSTED_PROXIES", []),
+        # An admin session (common.admin_sso.AdminSessionMiddleware) ends this long after its sign-in, however
+        # busy (8 h, a working day), and after this long without a request (30 min).
+        "ADMIN_SESSION_MAX_SECONDS": max_seconds,
+        "ADMIN_SESSION_IDLE_SECONDS": env_int("ADMIN_SESSION_IDLE_SECONDS", 1800),
+        "SESSION_COOKIE_AGE": max_seconds,  # the cookie need not outlive the session (Django's default: 2 weeks)
+        # An admin signed in through user_service is re-checked there (active, still admin) when its last
+        # answer is older than this; if user_service does not answer then, the admin refuses (fail closed).
+        "ADMIN_ACCOUNT_RECHECK_SECONDS": env_int("ADMIN_ACCOUNT_RECHECK_SECONDS", 30),
     }
 
 

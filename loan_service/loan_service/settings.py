@@ -41,7 +41,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])  # origins allowed t
 
 INSTALLED_APPS = [
     "common.admin_health",  # before the admin: its admin/index.html adds the health panel to Django's
-    "django.contrib.admin",
+    "common.admin_sso_apps.SSOAdminConfig",  # django.contrib.admin, signing in through user_service with MFA
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "simple_history",
     "common.outbox",
     "common.idempotency",
+    "common.audit",  # its decisions' audit trail (docs/DESIGN.md, "Audit trail")
     "loans",
 ]
 

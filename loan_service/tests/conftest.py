@@ -34,6 +34,11 @@ class FakeUserService(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.users: dict[int, dict] = {}
         self.logins: dict[tuple[str, str], dict] = {}
+        # The second factor of the admin sign-in (issue 14): email -> the one code its TOTP accepts, and
+        # the emails whose role needs a factor they have not enrolled.
+        self.second_factors: dict[str, str] = {}
+        self.enrolment_required: set[str] = set()
+        self.challenges: dict[str, dict] = {}
         self.calls: list[dict] = []
 
     @property
@@ -54,13 +59,32 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._reply(404, {"success": False, "error": {"code": "user_not_found"}})
 
-    def do_POST(self):  # user_service's login, for the admin sign-in
-        self.server.calls.append({"path": self.path, "headers": dict(self.headers)})
+    def do_POST(self):  # user_service's login and its second step, for the admin sign-in
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        self.server.calls.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        if self.path.rstrip("/") == "/api/user/login/mfa":
+            return self._second_step(body)
         account = self.server.logins.get((body.get("email"), body.get("password")))
         if self.path.rstrip("/") != "/api/user/login" or account is None:
             self._reply(401, {"success": False, "error": {"code": "invalid_credentials"}})
+        elif body["email"] in self.server.enrolment_required:
+            self._reply(200, {"success": True, "data": {"mfa_enrolment_required": True, "challenge": "e"}})
+        elif body["email"] in self.server.second_factors:
+            challenge = f"challenge-{len(self.server.challenges)}"
+            self.server.challenges[challenge] = account
+            data = {"mfa_required": True, "challenge": challenge, "expires_in": 300, "methods": ["totp"]}
+            self._reply(200, {"success": True, "data": data})
         else:
+            self._reply(200, {"success": True, "data": {"access": "x", "refresh": "y", "user": account}})
+
+    def _second_step(self, body: dict) -> None:
+        account = self.server.challenges.get(body.get("challenge"))
+        if account is None:
+            self._reply(400, {"success": False, "error": {"code": "mfa_challenge_invalid"}})
+        elif body.get("code") != self.server.second_factors.get(account["email"]):
+            self._reply(400, {"success": False, "error": {"code": "invalid_mfa_code"}})
+        else:
+            del self.server.challenges[body["challenge"]]  # single use
             self._reply(200, {"success": True, "data": {"access": "x", "refresh": "y", "user": account}})
 
     def _reply(self, status: int, body: dict) -> None:
@@ -99,6 +123,8 @@ def _wiring(settings, user_service_server):
         AGENT_ID: {"id": AGENT_ID, "role": "agent", "is_active": True, "email": "a@example.com"},
     }
     user_service_server.calls.clear()
+    user_service_server.second_factors.clear()
+    user_service_server.enrolment_required.clear()
     customers.user_service.cache_clear()
     yield
     customers.user_service.cache_clear()

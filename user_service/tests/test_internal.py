@@ -17,6 +17,18 @@ def test_internal_user_lookup_with_the_service_key(api, customer, settings):
 
 
 @pytest.mark.django_db
+def test_a_deactivated_admin_is_answered_inactive_with_its_role(api, admin, settings):
+    # The other services' admin sites re-check their signed-in admins here: deactivated must read as such.
+    admin.is_active = False
+    admin.save(update_fields=["is_active"])
+
+    response = api.get(INTERNAL.format(admin.id), HTTP_X_SERVICE_KEY=settings.SERVICE_KEY)
+
+    assert response.status_code == 200
+    assert response.json()["data"] == {"id": admin.id, "role": "admin", "is_active": False, "email": admin.email}
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("key", [None, "", "wrong-key"], ids=["missing", "blank", "wrong"])
 def test_internal_user_lookup_needs_the_key(api, customer, key):
     headers = {} if key is None else {"HTTP_X_SERVICE_KEY": key}

@@ -10,7 +10,12 @@ from users.models import User
 
 
 class InternalUserView(APIView):
-    """What another service may know of a user: enough to check a customer id."""
+    """What another service may know of a user: enough to check a customer id, or re-check an admin.
+
+    Inactive users are answered too (is_active false, with their role), not 404: loan_service's and
+    notification_service's admin sites re-check their signed-in admins here (common.admin_sso) and must tell
+    "deactivated" (sign the admin out) from "gone" (404 user_not_found, also out) and "no answer" (fail closed).
+    """
 
     authentication_classes = []
     permission_classes = [HasServiceKey]
