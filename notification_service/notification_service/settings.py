@@ -36,7 +36,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])  # origins allowed t
 
 INSTALLED_APPS = [
     "common.admin_health",  # before the admin: its admin/index.html adds the health panel to Django's
-    "django.contrib.admin",
+    "common.admin_sso_apps.SSOAdminConfig",  # django.contrib.admin, signing in through user_service with MFA
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -61,6 +61,7 @@ DATABASES = {"default": database_from_env(sqlite_path=VAR_DIR / "notification_se
 # The Django admin signs in against user_service (role admin only); no local passwords.
 AUTHENTICATION_BACKENDS = ["common.admin_sso.UserServiceAdminBackend"]
 USER_SERVICE_URL = env_str("USER_SERVICE_URL", "http://127.0.0.1:8001")  # base URL of user_service
+SERVICE_KEY = env_secret("SERVICE_KEY", "dev-only-service-key")  # the admin's re-check at user_service's /internal/
 
 globals().update(web_basics(var=VAR_DIR, service=SERVICE_NAME))
 
@@ -94,9 +95,10 @@ NOTIFICATION_STUCK_AFTER_SECONDS = env_int("NOTIFICATION_STUCK_AFTER_SECONDS", 6
 # often with the same backoff; a stuck notification is re-queued this often, then failed.
 NOTIFICATION_EVENT_MAX_RETRIES = 10
 NOTIFICATION_MAX_REQUEUES = 3
+DEAD_LETTER_RETRY_BOUND = 64  # past this many retries the doubled delay is at its cap whatever the settings
 MAX_BATCH_RECIPIENTS = 1000  # API.md: send-batch takes at most this many user ids
-# The admin index's health panel: after database and broker, the failed and waiting notifications.
-ADMIN_HEALTH_CHECKS = ["notifications.health.delivery"]
+# The admin index's health panel: after database and broker, the failed and waiting notifications, the dead letters.
+ADMIN_HEALTH_CHECKS = ["notifications.health.delivery", "notifications.health.dead_letters"]
 
 # SMTP when a server is configured (and always outside development); else emails go to the log.
 EMAIL_BACKEND = env_str(
@@ -112,6 +114,10 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 5.0)  # seconds; a hung SMTP server is a transient failure
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Loans <no-reply@lms.example>")
+# Policy: a notification "sending" this long lost its worker mid-send (after or before the provider
+# took it): it is sent again with the same Message-ID. Longer than any SMTP conversation can last
+# (each of its ~8 steps may wait EMAIL_TIMEOUT), so a live send is never taken over.
+NOTIFICATION_SENDING_TAKEOVER_SECONDS = 10 * EMAIL_TIMEOUT
 
 # --- Events -------------------------------------------------------------------
 _broker = broker_settings(VAR_DIR)
@@ -119,14 +125,20 @@ globals().update(_broker)
 globals().update(COMMON_CELERY_SETTINGS)
 check_visibility_timeout(
     _broker["CELERY_BROKER_TRANSPORT_OPTIONS"],
+    # The dead-letter task retries without limit, so its longest delay is the backoff's cap.
     longest_delay=longest_retry_delay(
         base=NOTIFICATION_RETRY_BACKOFF_SECONDS,
         cap=NOTIFICATION_RETRY_BACKOFF_MAX_SECONDS,
-        max_retries=max(NOTIFICATION_MAX_RETRIES, NOTIFICATION_EVENT_MAX_RETRIES),
+        max_retries=DEAD_LETTER_RETRY_BOUND,
     ),
 )
 CELERY_APP = "notification_service.celery.app"
-CELERY_TASK_ROUTES = {"notifications.consume_event": {"queue": "events"}, "notifications.*": {"queue": "notifications"}}
+# Dead letters travel with the events: the same workers consume them, no new queue to deploy.
+CELERY_TASK_ROUTES = {
+    "notifications.consume_event": {"queue": "events"},
+    "notifications.store_dead_letter": {"queue": "events"},
+    "notifications.*": {"queue": "notifications"},
+}
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-notifications": {"task": "notifications.requeue_stuck", "schedule": 60.0},
     "purge-idempotency-keys": {

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import uuid
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -38,7 +37,7 @@ class EmailBackend:
             raise TransientDeliveryError("recipient not known yet: no user event received for this user")
         if not recipient.email:
             raise PermanentDeliveryError("recipient has no email address")
-        message_id = f"<{uuid.uuid4().hex}@lms>"
+        message_id = stable_message_id(notification)
         message = EmailMessage(
             subject=notification.subject,
             body=notification.body,
@@ -65,6 +64,14 @@ class EmailBackend:
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise TransientDeliveryError(f"{type(exc).__name__}: {exc}") from exc
         return message_id
+
+
+def stable_message_id(notification: Notification) -> str:
+    """The notification's Message-ID, the same on every attempt: a copy sent again after a worker
+    died mid-send carries it too, so receiving servers and mail clients can drop the duplicate.
+    Unique as the notification is: event id (a UUID), recipient and channel.
+    """
+    return f"<{notification.event_id.hex}.{notification.user_id}.{notification.channel}@notifications.lms>"
 
 
 def _refuses_the_recipient(code: int) -> bool:

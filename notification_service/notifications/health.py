@@ -1,4 +1,5 @@
-"""notification_service's line on its admin index health panel (common.admin_health): failed notifications.
+"""notification_service's lines on its admin index health panel (common.admin_health): failed notifications
+and dead-lettered events.
 
 Named in ADMIN_HEALTH_CHECKS. A failed notification is a dead letter: its retries (or re-queues) ran
 out, and it waits for an operator's "Resend" in the admin, which the line links to.
@@ -20,3 +21,13 @@ def delivery() -> Check:
     if backlog["failed"]:
         return Check(WARN, f"{count_text(backlog['failed'])} failed", waiting, *link)
     return Check(OK, "OK", f"0 failed, {waiting}", *link)
+
+
+@health_check("dead_letters", "Dead letters")
+def dead_letters() -> Check:
+    """Events the consumer could not use and nobody replayed yet (a warning if any), linked to their list."""
+    waiting = selectors.dead_letters_waiting(cap=checks.COUNT_CAP)
+    link = admin_link("admin:notifications_deadletter_changelist", "status__exact=dead", "dead letters to replay")
+    if waiting:
+        return Check(WARN, f"{count_text(waiting)} to replay", "replay them once their cause is fixed", *link)
+    return Check(OK, "OK", "0 to replay", *link)

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from common.permissions import ADMIN
 from notifications.errors import NotificationNotFound
-from notifications.models import Notification
+from notifications.models import DeadLetter, Notification
 
 
 def inbox(*, user_id: int, unread: bool | None = None, kind: str = "") -> QuerySet[Notification]:
@@ -37,3 +37,8 @@ def delivery_backlog(*, cap: int) -> dict[str, int]:
     }
     # Each an index range of notification_status_due, cut at cap + 1 rows: a backlog of millions is as cheap.
     return {name: rows.order_by()[: cap + 1].count() for name, rows in counted.items()}
+
+
+def dead_letters_waiting(*, cap: int) -> int:
+    """Dead letters not replayed yet, counted up to cap + 1 (an index range of dead_letter_status_age)."""
+    return DeadLetter.objects.filter(status=DeadLetter.Status.DEAD).order_by()[: cap + 1].count()

@@ -8,11 +8,14 @@ retry_backoff options only when a task is defined, so settings could not reach t
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 
 from celery import shared_task
+from celery.exceptions import Reject
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, transaction
+from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 from pydantic import ValidationError
 
@@ -20,7 +23,7 @@ from common import events
 from common.correlation import correlation_scope
 from notifications import delivery_policy, services
 from notifications.errors import TransientDeliveryError
-from notifications.models import Notification
+from notifications.models import DeadLetter, Notification
 
 logger = logging.getLogger("lms.notifications")
 
@@ -37,42 +40,124 @@ def retry_countdown(retries: int) -> float:
 
 
 @shared_task(bind=True, name=events.EVENT_TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def consume_event(self, message: dict) -> int:
-    """One event from user_service or loan_service: record recipients, create notifications, queue deliveries."""
+def consume_event(self, message: dict, first_failed_at: str | None = None) -> int:
+    """One event from user_service or loan_service: record recipients, create notifications, queue deliveries.
+
+    No event is dropped: one that cannot be read, or whose database errors outlast the retries,
+    or that meets any other error, becomes a dead letter an operator can replay.
+    `first_failed_at` is carried by this task's own retries (producers send the message only).
+    """
     try:
         envelope, payload = events.parse_message(message)
     except (events.UnknownEvent, events.UnsupportedEventVersion, ValidationError) as exc:
-        logger.error("event rejected: %s", exc, extra={"event": message.get("name"), "version": message.get("version")})
+        about = message if isinstance(message, dict) else {}
+        logger.error("event rejected: %s", exc, extra={"event": about.get("name"), "version": about.get("version")})
+        dead_letter(message, reason=DeadLetter.Reason.REJECTED, error=str(exc))
         return 0
     with correlation_scope(envelope.correlation_id):
         try:
             pending = services.notify_for_event(envelope, payload)
         except DATABASE_ERRORS as exc:
-            # acks_late acks a task that raised: without a retry the event would be gone.
-            _retry_event(self, envelope, exc)
-            raise
+            # acks_late acks a task that raised: without a retry or a dead letter the event would be gone.
+            _retry_event(self, message, envelope, exc, first_failed_at or _now())
+            return 0
+        except Exception as exc:  # a bug, or a payload the schemas let through: kept for an operator, not lost
+            logger.exception(
+                "event consumer failed", extra={"event": envelope.name, "event_id": str(envelope.event_id)}
+            )
+            dead_letter(message, reason=DeadLetter.Reason.ERROR, error=f"{type(exc).__name__}: {exc}")
+            return 0
         logger.info("event consumed", extra={"event": envelope.name, "event_id": str(envelope.event_id)})
         queue_deliveries([notification.pk for notification in pending])
         return len(pending)
 
 
-def _retry_event(task, envelope: events.Envelope, exc: Exception) -> None:
-    """Raise the task's retry; once the retries are spent, log the loss loudly and return."""
+def _now() -> str:
+    return timezone.now().isoformat()
+
+
+def _retry_event(task, message: dict, envelope: events.Envelope, exc: Exception, first_failed_at: str) -> None:
+    """Raise the task's retry; once the retries are spent, send the event to the dead letters and return."""
     close_old_connections()  # a dropped connection is replaced instead of failing every retry too
     retries, cap = task.request.retries, settings.NOTIFICATION_EVENT_MAX_RETRIES
     about = {"event": envelope.name, "event_id": str(envelope.event_id), "retries": retries, "error": str(exc)}
     if retries >= cap:
-        logger.critical("EVENT LOST: database errors on every retry; replay it from the producer's outbox", extra=about)
+        logger.error(
+            "event dead-lettered: database errors on every retry; replay it once the database is back", extra=about
+        )
+        error = f"database errors on {retries + 1} attempts: {type(exc).__name__}: {exc}"
+        dead_letter(
+            message, reason=DeadLetter.Reason.DATABASE_UNAVAILABLE, error=error, first_failed_at=first_failed_at
+        )
         return
     countdown = retry_countdown(retries)
     logger.warning("event consumer hit a database error; will retry", extra={**about, "countdown": countdown})
-    raise task.retry(countdown=countdown, exc=exc, max_retries=cap)
+    raise task.retry(
+        args=(message,), kwargs={"first_failed_at": first_failed_at}, countdown=countdown, exc=exc, max_retries=cap
+    )
 
 
-def _publish(task, args: tuple) -> bool:
+def dead_letter(message, *, reason: str, error: str, first_failed_at: str | None = None) -> None:
+    """Hand the message to the dead-letter task, which stores it once the database answers.
+
+    If the broker refuses it too, the event goes back to its queue (Reject with requeue)
+    rather than being acknowledged: it is consumed again later, never lost.
+    """
+    now = _now()
+    letter = {
+        "message": message,
+        "reason": str(reason),
+        "error": error[:2000],
+        "first_failed_at": first_failed_at or now,
+        "last_failed_at": now,
+        "failure_id": uuid.uuid4().hex,
+    }
+    try:
+        store_dead_letter.apply_async((letter,), retry_policy=PUBLISH_RETRY)
+    except BrokerError as exc:
+        logger.critical(
+            "dead letter not published: broker unavailable; the event is requeued", extra={"error": str(exc)}
+        )
+        raise Reject(exc, requeue=True) from exc
+
+
+# max_retries=None on the task itself: Celery reads a None given to retry() as "the task's default" (3).
+@shared_task(
+    bind=True,
+    name="notifications.store_dead_letter",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    max_retries=None,
+)
+def store_dead_letter(self, letter: dict) -> int:
+    """Store a dead letter; database errors are retried without limit (capped backoff): it outlives any outage."""
+    try:
+        stored = services.store_dead_letter(**letter)
+    except DATABASE_ERRORS as exc:
+        close_old_connections()
+        countdown = retry_countdown(self.request.retries)
+        logger.warning(
+            "dead letter not stored yet: database error; will retry",
+            extra={"retries": self.request.retries, "countdown": countdown, "error": str(exc)},
+        )
+        raise self.retry(countdown=countdown, exc=exc) from exc
+    logger.error(
+        "dead letter stored",
+        extra={"dead_letter_id": stored.pk, "event": stored.event_name, "reason": stored.reason},
+    )
+    return stored.pk
+
+
+def queue_replayed(outcomes: list[services.ReplayOutcome]) -> None:
+    """Queue the deliveries of replayed dead letters (after the caller's transaction, if any)."""
+    queue_deliveries([pk for outcome in outcomes for pk in outcome.pending])
+
+
+def _publish(task, args: tuple, *, countdown: float | None = None) -> bool:
     """Send one task to the broker; a broker that is down is logged, not raised (the stuck sweep sends it later)."""
     try:
-        task.apply_async(args, queue="notifications", retry_policy=PUBLISH_RETRY)
+        task.apply_async(args, queue="notifications", retry_policy=PUBLISH_RETRY, countdown=countdown)
     except BrokerError as exc:
         logger.error("broker unavailable, delivery left to the stuck sweep: %s", exc, extra={"task": task.name})
         return False
@@ -126,8 +211,21 @@ def deliver_notification(self, notification_id: int) -> str:
         except TransientDeliveryError as exc:
             return _retry_or_fail(self, notification_id, exc)
         status = delivered.status if delivered else "missing"
+        if status == Notification.Status.SENDING and not self.request.is_eager:  # eager runs cannot wait: the sweep
+            _check_when_stale(delivered)
         logger.info("delivery finished", extra={"notification_id": notification_id, "status": status})
         return status
+
+
+def _check_when_stale(notification: Notification) -> None:
+    """Another worker is sending it (or died doing so): look again once that send would be stale.
+
+    If this task was redelivered because that worker died, the row is taken over then; the
+    stuck sweep does the same should this delayed task be lost.
+    """
+    waited = (timezone.now() - notification.sending_since).total_seconds() if notification.sending_since else 0
+    countdown = max(0.0, settings.NOTIFICATION_SENDING_TAKEOVER_SECONDS - waited) + 1
+    _publish(deliver_notification, (notification.pk,), countdown=countdown)
 
 
 def _retry_or_fail(task, notification_id: int, exc: TransientDeliveryError) -> str:

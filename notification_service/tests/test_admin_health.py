@@ -9,6 +9,7 @@ from django.test import Client
 from common.admin_health import checks
 from common.admin_health.checks import service_health
 from common.admin_health.testing import closed_broker_url, health_panel
+from notifications import tasks
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +49,7 @@ def panel_of(client: Client) -> dict:
 def test_staff_see_the_failed_and_waiting_notifications_with_a_link_to_the_failed_ones(operator, backlog):
     panel = panel_of(operator)
 
-    assert list(panel) == ["database", "broker", "notifications"]  # no outbox: this service sends no events
+    assert list(panel) == ["database", "broker", "notifications", "dead_letters"]  # no outbox: it sends no events
     line = panel["notifications"]
     assert line["state"] == "warn"
     assert line["text"] == "Notifications 2 failed 3 pending, 1 retrying failed notifications"
@@ -68,10 +69,22 @@ def test_without_failed_notifications_the_line_is_ok(operator):
 
 
 def test_the_panel_is_a_few_bounded_queries(backlog, django_assert_num_queries):
-    with django_assert_num_queries(4):  # SELECT 1, then one capped count each: failed, pending, retrying
+    with django_assert_num_queries(5):  # SELECT 1, then one capped count each: failed, pending, retrying, dead letters
         health = service_health()
 
-    assert [check.state for check in health["checks"]] == ["ok", "ok", "warn"]
+    assert [check.state for check in health["checks"]] == ["ok", "ok", "warn", "ok"]
+
+
+def test_dead_letters_to_replay_are_a_warning_linked_to_their_list(operator):
+    for number in range(2):
+        tasks.dead_letter(f"unreadable {number}", reason="rejected", error="not an envelope")
+
+    line = panel_of(operator)["dead_letters"]
+
+    assert line["state"] == "warn"
+    assert line["text"] == "Dead letters 2 to replay replay them once their cause is fixed dead letters to replay"
+    assert line["link"] == "/admin/notifications/deadletter/?status__exact=dead"
+    assert len(operator.get(line["link"]).context["cl"].result_list) == 2
 
 
 def test_a_broker_that_is_down_shows_down_without_holding_the_page(operator, settings):

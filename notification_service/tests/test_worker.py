@@ -18,7 +18,7 @@ from celery import Celery
 from django.conf import settings
 
 from common.events import EVENT_QUEUE, EVENT_TASK_NAME
-from notifications.models import Notification
+from notifications.models import DeadLetter, Notification
 from tests.conftest import free_port, message, registered
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.django_db(transaction=True)]
@@ -126,3 +126,16 @@ def test_an_unreachable_smtp_server_ends_failed_after_the_retry_cap(start_worker
     in_app = Notification.objects.get(user_id=42, channel="in_app")
     assert in_app.status == "sent"  # one channel's failure does not hold back the others
     assert mailbox.messages == []
+
+
+def test_an_event_the_worker_cannot_read_becomes_a_dead_letter_through_the_broker(worker):
+    event = message(registered(43)) | {"name": "loan.teleported"}
+
+    _publish(event)
+
+    deadline = time.monotonic() + 30
+    while not DeadLetter.objects.exists():
+        assert time.monotonic() < deadline, "the dead letter never arrived"
+        time.sleep(0.2)
+    [letter] = DeadLetter.objects.all()
+    assert (str(letter.event_id), letter.reason, letter.status) == (event["event_id"], "rejected", "dead")
