@@ -30,7 +30,9 @@ MODULE_ORDER = [
     "test_observability",
     "test_edge",
     "test_admin_browser",
+    "test_account_security",
     "test_drills",
+    "test_dead_letters",
     "test_fuzz",
 ]
 

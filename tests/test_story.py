@@ -6,7 +6,7 @@ import calendar
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from tests.actors import approved_agent, sign_up
+from tests.actors import approved_agent, sign_in, sign_up
 from tests.harness import wait_for
 
 CENT = Decimal("0.01")
@@ -44,9 +44,10 @@ def test_customer_gets_a_loan_requested_by_an_approved_agent(system, admin, smtp
     waiting = admin.api.get("/api/user/list-approvals?page_size=100")
     assert agent.id in [user["id"] for user in waiting.data["results"]]
 
-    # The admin approves the agent; the agent's next refresh carries the approval.
+    # The admin approves the agent; that ends the agent's session, and the next sign-in carries the approval.
     assert admin.api.put(f"/api/user/approve-delete/{agent.id}", {"action": "approve"}).status == 200
-    agent.refresh_tokens()
+    assert gateway.post("/api/user/token/refresh", {"refresh": agent.refresh}).status == 401
+    agent = sign_in(gateway, agent.email)
 
     created = agent.api.post("/api/loan/customer-loan", loan_request)
     assert created.status == 201, created.body

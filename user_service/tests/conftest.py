@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 from common.testing import skip_unless_postgres
 from tests.factories import UserFactory
 from users.models import Approval, Role
-from users.services import issue_tokens
+from users.sessions import Device, start_session
 
 PASSWORD = "correct-Horse-7"
 
@@ -44,7 +44,7 @@ def login_rates(settings):
 
 class Api(APIClient):
     def as_user(self, user):
-        self.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_tokens(user)['access']}")
+        self.credentials(HTTP_AUTHORIZATION=f"Bearer {start_session(user, Device(ip=None, user_agent=''))['access']}")
         return self
 
     def as_token(self, token: str):

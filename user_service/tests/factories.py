@@ -21,3 +21,27 @@ class UserFactory(factory.django.DjangoModelFactory):
         self.set_password(extracted or PASSWORD)
         if create:
             self.save(update_fields=["password"])
+
+
+def give_totp(user: User):
+    """Give `user` a confirmed TOTP authenticator; returns `next_code()`, a new valid code on each call.
+
+    user_service accepts each time step once and one step of skew either side, so three sign-ins fit
+    one 30-second window: the codes of the step before, the current one and the next.
+    """
+    import itertools
+    import time
+
+    import pyotp
+    from django.conf import settings
+
+    from users import mfa
+    from users.models import TotpDevice
+
+    secret = mfa.new_secret()
+    TotpDevice.objects.create(
+        user=user, sealed_secret=mfa.Sealer(settings.MFA_ENCRYPTION_KEY).seal(secret), confirmed_at=user.created_at
+    )
+    start = int(time.time()) // 30 - 1
+    steps = itertools.count(start)
+    return lambda: pyotp.TOTP(secret).at(next(steps) * 30)

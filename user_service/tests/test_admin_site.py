@@ -3,8 +3,9 @@
 import pytest
 from django.test import Client
 
+from common.audit.models import AuditEvent
 from common.outbox.models import OutboxMessage
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, UserFactory, give_totp
 from users.models import Approval, Role
 
 CHANGELIST = "/admin/users/user/"
@@ -169,6 +170,7 @@ def test_the_admin_sign_in_form_is_throttled_per_email_like_the_login_api(login_
 @pytest.mark.django_db
 def test_the_admin_sign_in_form_shares_the_per_address_limit_with_the_login_api(login_rates, api, admin):
     login_rates(per_ip="2/min")
+    code = give_totp(admin)
     address = {"REMOTE_ADDR": "203.0.113.9"}
 
     api_attempts = [
@@ -176,7 +178,9 @@ def test_the_admin_sign_in_form_shares_the_per_address_limit_with_the_login_api(
         for n in range(2)
     ]
     form = Client().post(ADMIN_LOGIN, {"username": admin.email, "password": PASSWORD}, **address)
-    elsewhere = Client().post(ADMIN_LOGIN, {"username": admin.email, "password": PASSWORD}, REMOTE_ADDR="198.51.100.1")
+    elsewhere = Client().post(
+        ADMIN_LOGIN, {"username": admin.email, "password": PASSWORD, "otp_code": code()}, REMOTE_ADDR="198.51.100.1"
+    )
 
     assert [reply.status_code for reply in api_attempts] == [401, 401]
     assert form.status_code == 429
@@ -186,6 +190,7 @@ def test_the_admin_sign_in_form_shares_the_per_address_limit_with_the_login_api(
 @pytest.mark.django_db
 def test_forged_forwarded_addresses_on_the_admin_port_all_count_against_the_one_real_address(login_rates, admin):
     login_rates(per_ip="3/min")
+    code = give_totp(admin)
     client = Client()
 
     guesses = [
@@ -206,7 +211,8 @@ def test_forged_forwarded_addresses_on_the_admin_port_all_count_against_the_one_
 
     assert guesses == [200, 200, 200, 429, 429]
     assert right_password.status_code == 429
-    assert Client().post(ADMIN_LOGIN, {"username": admin.email, "password": PASSWORD}).status_code == 302
+    signed_in = Client().post(ADMIN_LOGIN, {"username": admin.email, "password": PASSWORD, "otp_code": code()})
+    assert signed_in.status_code == 302
 
 
 @pytest.mark.django_db
@@ -221,3 +227,47 @@ def test_behind_a_trusted_proxy_the_admin_form_counts_the_forwarded_address(logi
 
     assert [attempt("198.51.100.1") for _ in range(4)] == [200, 200, 200, 429]
     assert attempt("198.51.100.2") == 200  # another client behind the same proxy is counted apart
+
+
+@pytest.mark.django_db
+def test_the_admin_sign_in_asks_for_the_second_factor_and_refuses_a_wrong_or_missing_code(admin):
+    code = give_totp(admin)
+
+    missing = Client().post(ADMIN_LOGIN, {"username": admin.email, "password": PASSWORD})
+    wrong = Client().post(ADMIN_LOGIN, {"username": admin.email, "password": PASSWORD, "otp_code": "000000"})
+    client = Client()
+    right = client.post(ADMIN_LOGIN, {"username": admin.email, "password": PASSWORD, "otp_code": code()})
+
+    assert missing.status_code == 200
+    assert "Enter the authentication code" in missing.content.decode()
+    assert wrong.status_code == 200
+    assert "The authentication code is wrong" in wrong.content.decode()
+    assert 'name="otp_code"' in missing.content.decode()
+    assert right.status_code == 302
+    assert client.get(CHANGELIST).status_code == 200
+    assert AuditEvent.objects.filter(event="mfa.failed", subject_id=str(admin.id)).count() == 1
+    assert AuditEvent.objects.filter(event="login.succeeded", subject_id=str(admin.id)).count() == 1
+
+
+@pytest.mark.django_db
+def test_an_admin_without_a_second_factor_is_told_to_set_one_up_first(admin):
+    response = Client().post(ADMIN_LOGIN, {"username": admin.email, "password": PASSWORD})
+
+    assert response.status_code == 200
+    assert "no second factor yet" in response.content.decode()
+    assert Client().get(CHANGELIST).status_code == 302
+
+
+@pytest.mark.django_db
+def test_the_reset_action_removes_a_users_factor(api, site, admin, customer):
+    give_totp(customer)
+    tokens = api.post("/api/user/login", {"email": customer.email, "password": PASSWORD}, format="json").json()
+    api.credentials()
+
+    run_action(site, "reset_second_factors", customer)
+
+    assert tokens["data"]["mfa_required"] is True  # before the reset
+    after = api.post("/api/user/login", {"email": customer.email, "password": PASSWORD}, format="json")
+    assert "access" in after.json()["data"]  # a customer without a factor: one step again
+    [record] = AuditEvent.objects.filter(event="mfa.reset")
+    assert (record.actor_id, record.subject_id) == (admin.id, str(customer.id))

@@ -63,8 +63,8 @@ def test_a_throttled_login_says_the_limit_and_when_it_resets(api, customer, logi
     assert refused.status_code == 429
     assert refused["RateLimit-Limit"] == "2"
     assert refused["RateLimit-Remaining"] == "0"
-    assert 1 <= int(refused["RateLimit-Reset"]) <= 60
-    assert refused["RateLimit-Reset"] == refused["Retry-After"]
+    # One attempt is free again when the older one ages out (Retry-After), all when the newer one does.
+    assert 1 <= int(refused["Retry-After"]) <= int(refused["RateLimit-Reset"]) <= 60
 
 
 @pytest.mark.django_db

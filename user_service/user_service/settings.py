@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "common.outbox",
     "common.idempotency",
+    "common.audit",  # the security audit trail (users.signin, users.factors, users.services write it)
     "users",
 ]
 
@@ -61,6 +62,8 @@ TEMPLATES = SERVICE_TEMPLATES
 DATABASES = {"default": database_from_env(sqlite_path=VAR_DIR / "user_service.sqlite3")}
 
 AUTH_USER_MODEL = "users.User"
+# The admin site's sign-in: the password, then the second factor (users.admin_auth).
+AUTHENTICATION_BACKENDS = ["users.admin_auth.SecondFactorModelBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -110,6 +113,14 @@ if not SIMPLE_JWT["SIGNING_KEY"] and not is_development():
     from common.env import ConfigurationError
 
     raise ConfigurationError(f"JWT_PRIVATE_KEY_PATH ({JWT_PRIVATE_KEY_PATH}) must name a readable RSA private key")
+
+# --- Second factor (users.mfa) ------------------------------------------------
+# Roles whose users must set up a second factor before they get tokens (comma-separated; empty: none).
+MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", ["admin"])
+MFA_CHALLENGE_SECONDS = env_int("MFA_CHALLENGE_SECONDS", 300)  # how long the second step of a sign-in may wait
+MFA_ISSUER = env_str("MFA_ISSUER", "Loan Management System")  # the name authenticator apps show
+# Encrypts the TOTP secrets at rest and keys the recovery codes' digests. Changing it disables every factor.
+MFA_ENCRYPTION_KEY = env_secret("MFA_ENCRYPTION_KEY", "dev-only-mfa-encryption-key")
 
 # --- API ----------------------------------------------------------------------
 # Only this many proxies in front of the service are trusted for X-Forwarded-For (the gateway: 1).

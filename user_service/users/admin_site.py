@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
-from common.admin_sso import client_address
+from common.admin_sso import AdminSignInForm, client_address
 from users.throttles import LoginPerEmailThrottle, LoginPerIPThrottle
 
 
@@ -32,7 +32,9 @@ def refused_sign_in_wait(request: HttpRequest) -> float | None:
 
 
 class ThrottledAdminSite(admin.AdminSite):
-    """Django's admin site with the login API's sign-in limits on its login form."""
+    """Django's admin site with the login API's sign-in limits, and its second factor, on its login form."""
+
+    login_form = AdminSignInForm  # email, password and the authentication code (users.admin_auth checks it)
 
     def login(self, request, extra_context=None):
         if request.method == "POST":

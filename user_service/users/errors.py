@@ -16,6 +16,12 @@ class UserErrorCode(StrEnum):
     REFRESH_TOKEN_ALREADY_REVOKED = "refresh_token_already_revoked"
     REFRESH_TOKEN_NOT_OWNED = "refresh_token_not_owned"
     CANNOT_DEACTIVATE_SELF = "cannot_deactivate_self"
+    INVALID_MFA_CODE = "invalid_mfa_code"
+    MFA_CHALLENGE_INVALID = "mfa_challenge_invalid"
+    MFA_ALREADY_ENABLED = "mfa_already_enabled"
+    MFA_NOT_ENABLED = "mfa_not_enabled"
+    MFA_NOT_STARTED = "mfa_not_started"
+    SESSION_NOT_FOUND = "session_not_found"
 
 
 class EmailTaken(DomainError):
@@ -47,8 +53,8 @@ class WrongPassword(DomainError):
     code = UserErrorCode.WRONG_PASSWORD
     default_message = "The current password is incorrect."
 
-    def __init__(self) -> None:
-        super().__init__(details={"old_password": ["The current password is incorrect."]})
+    def __init__(self, field: str = "old_password") -> None:
+        super().__init__(details={field: ["The current password is incorrect."]})
 
 
 class UserNotFound(DomainError):
@@ -92,3 +98,47 @@ class RefreshTokenAlreadyRevoked(_UnusableRefreshToken):
 class RefreshTokenNotOwned(_UnusableRefreshToken):
     code = UserErrorCode.REFRESH_TOKEN_NOT_OWNED
     default_message = "This refresh token belongs to another user."
+
+
+class InvalidMfaCode(DomainError):
+    """A wrong, reused or expired second-factor code: a 400 on `code` (the caller may try again)."""
+
+    status_code = 400
+    code = UserErrorCode.INVALID_MFA_CODE
+    default_message = "The authentication code is wrong or was already used."
+
+    def __init__(self) -> None:
+        super().__init__(details={"code": [self.default_message]})
+
+
+class MfaChallengeInvalid(DomainError):
+    status_code = 400
+    code = UserErrorCode.MFA_CHALLENGE_INVALID
+    default_message = "This sign-in has expired or was already completed. Sign in again."
+
+    def __init__(self) -> None:
+        super().__init__(details={"challenge": [self.default_message]})
+
+
+class MfaAlreadyEnabled(DomainError):
+    status_code = 409
+    code = UserErrorCode.MFA_ALREADY_ENABLED
+    default_message = "A second factor is already set up. Disable it first to set up another."
+
+
+class MfaNotEnabled(DomainError):
+    status_code = 409
+    code = UserErrorCode.MFA_NOT_ENABLED
+    default_message = "No second factor is set up for this account."
+
+
+class MfaNotStarted(DomainError):
+    status_code = 409
+    code = UserErrorCode.MFA_NOT_STARTED
+    default_message = "Set up the second factor first (its secret), then confirm it with a code."
+
+
+class SessionNotFound(DomainError):
+    status_code = 404
+    code = UserErrorCode.SESSION_NOT_FOUND
+    default_message = "No such active session."

@@ -94,3 +94,101 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_rejected(self) -> bool:
         """An agent an admin has rejected (common's permissions answer `agent_rejected` for them)."""
         return self.approval == Approval.REJECTED
+
+
+class TotpDevice(models.Model):
+    """A user's TOTP authenticator (RFC 6238): pending until a first code confirms it.
+
+    The shared secret is stored encrypted (users.mfa.seal) so a copy of the table alone gives no codes.
+    `last_step` is the last time step a code was accepted for: a code is never accepted twice.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp_device")
+    sealed_secret = models.TextField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_step = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"TOTP of {self.user_id} ({'confirmed' if self.confirmed_at else 'pending'})"
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+
+class RecoveryCode(models.Model):
+    """One of a user's ten single-use recovery codes, kept only as a keyed hash (users.mfa.code_digest)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    digest = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "digest"], name="users_recovery_code_unique")]
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user_id}"
+
+
+class ChallengeKind(models.TextChoices):
+    VERIFY = "verify", "Second factor"
+    ENROL = "enrol", "Enrol a second factor"
+
+
+class LoginChallenge(models.Model):
+    """The half-done sign-in between the password and the second factor: short-lived and single-use.
+
+    The client holds a random token; only its SHA-256 is stored, so the table cannot be replayed.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="login_challenges")
+    digest = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=8, choices=ChallengeKind.choices)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveSmallIntegerField(default=0)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} challenge of {self.user_id}"
+
+
+class UserSession(models.Model):
+    """One signed-in device: a refresh-token family, from the sign-in to its end.
+
+    Every refresh token of the family carries the session's id (`sid`); `current_jti` is the
+    one token of it that may still be refreshed. Ended sessions stay, with why they ended.
+    """
+
+    class EndReason(models.TextChoices):
+        LOGOUT = "logout", "Signed out"
+        SIGNED_OUT_BY_USER = "signed_out_by_user", "Signed out from another device"
+        REFRESH_REUSE = "refresh_reuse", "A rotated refresh token was used again"
+        PASSWORD_CHANGED = "password_changed", "Password changed"
+        ACCOUNT_CHANGED = "account_changed", "Role, approval or activation changed"
+        MFA_CHANGED = "mfa_changed", "Second factor changed"
+
+    id = models.UUIDField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    current_jti = models.CharField(max_length=255, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
+
+    class Meta:
+        ordering = ["-last_used_at", "-id"]
+        indexes = [models.Index(fields=["user", "-last_used_at", "-id"], name="users_session_user_recent")]
+
+    def __str__(self) -> str:
+        return f"session {self.id} of {self.user_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.ended_at is None

@@ -10,6 +10,8 @@ import hashlib
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from users.signin import challenge_user
+
 EMAIL_MAX_LENGTH = 254  # as the login's serializer: a longer email is refused there, never counted
 
 
@@ -30,9 +32,23 @@ class LoginPerIPThrottle(_SettingsRateThrottle):
 class LoginPerEmailThrottle(_SettingsRateThrottle):
     scope = "login_email"
 
-    def get_cache_key(self, request, view):
+    def email_of(self, request) -> str | None:
         email = request.data.get("email") if isinstance(request.data, dict) else None
-        if not isinstance(email, str) or not email.strip() or len(email.strip()) > EMAIL_MAX_LENGTH:
+        return email if isinstance(email, str) else None
+
+    def get_cache_key(self, request, view):
+        email = (self.email_of(request) or "").strip()
+        if not email or len(email) > EMAIL_MAX_LENGTH:
             return None
-        ident = hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()
+        ident = hashlib.sha256(email.lower().encode("utf-8", "surrogatepass")).hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class SecondFactorPerEmailThrottle(LoginPerEmailThrottle):
+    """The second step counts against the same per-email limit as the password: codes are guesses too."""
+
+    def email_of(self, request) -> str | None:
+        challenge = request.data.get("challenge") if isinstance(request.data, dict) else None
+        # The challenge names whose sign-in this is; an over-long one is no challenge (and gets no lookup).
+        user = challenge_user(challenge) if isinstance(challenge, str) and len(challenge) <= 128 else None
+        return user.email if user is not None else None

@@ -78,7 +78,11 @@ class AccessToken(_KeyIdBackendMixin, tokens.AccessToken):
 
 
 class RevokedTokenError(TokenError):
-    """A genuine, unexpired refresh token that is on the blacklist."""
+    """A genuine, unexpired refresh token that is on the blacklist; `payload` is its verified claims."""
+
+    def __init__(self, message: str, *, payload: dict) -> None:
+        super().__init__(message)
+        self.payload = payload
 
 
 class RefreshToken(_KeyIdBackendMixin, tokens.RefreshToken):
@@ -91,4 +95,4 @@ class RefreshToken(_KeyIdBackendMixin, tokens.RefreshToken):
         try:
             super().check_blacklist()
         except TokenError as exc:
-            raise RevokedTokenError(str(exc)) from exc
+            raise RevokedTokenError(str(exc), payload=dict(self.payload)) from exc

@@ -1,4 +1,5 @@
 from common.api import both_slashes
+from common.audit.views import AuditListView
 from users.api import views
 from users.api.internal import InternalUserView
 
@@ -15,6 +16,16 @@ public_urlpatterns = [
     *both_slashes("list-approvals", views.ListApprovalsView.as_view(), "list-approvals"),
     *both_slashes("approve-delete/<int:user_id>", views.ApproveDeleteAgentView.as_view(), "approve-delete"),
     *both_slashes(".well-known/jwks.json", views.JwksView.as_view(), "jwks"),
+    *both_slashes("login/mfa", views.LoginSecondFactorView.as_view(), "login-mfa"),
+    *both_slashes("login/mfa/enrol", views.LoginEnrolView.as_view(), "login-mfa-enrol"),
+    *both_slashes("mfa/totp", views.TotpView.as_view(), "mfa-totp"),
+    *both_slashes("mfa/totp/confirm", views.TotpConfirmView.as_view(), "mfa-totp-confirm"),
+    *both_slashes("mfa/totp/disable", views.TotpDisableView.as_view(), "mfa-totp-disable"),
+    *both_slashes("mfa/recovery-codes", views.RecoveryCodesView.as_view(), "mfa-recovery-codes"),
+    *both_slashes("mfa/reset/<int:user_id>", views.MfaResetView.as_view(), "mfa-reset"),
+    *both_slashes("sessions", views.SessionsView.as_view(), "sessions"),
+    *both_slashes("sessions/<uuid:session_id>", views.SessionDetailView.as_view(), "session-detail"),
+    *both_slashes("audit", AuditListView.as_view(), "audit"),
 ]
 
 internal_urlpatterns = [

@@ -9,10 +9,10 @@ from rest_framework.views import APIView
 from common.api import created, ok, validated
 from common.pagination import PageOutput, PageParams, paginate
 from common.permissions import IsAdmin, IsAdminOrApprovedAgent
-from users import selectors, services
-from users.api.serializers import UserOutput, user_data, users_data
+from users import factors, selectors, services, signin
+from users.api.serializers import SessionOutput, UserOutput, sessions_data, user_data, users_data
 from users.models import Role
-from users.throttles import LoginPerEmailThrottle, LoginPerIPThrottle
+from users.throttles import LoginPerEmailThrottle, LoginPerIPThrottle, SecondFactorPerEmailThrottle
 from users.tokens import jwks_document
 
 NAME_MAX = 150
@@ -32,7 +32,14 @@ class SignupView(APIView):
     @extend_schema(request=InputSerializer, responses={201: UserOutput})
     def post(self, request):
         data = validated(self.InputSerializer, request.data)
-        return created(user_data(services.register_user(**data)))
+        return created(user_data(services.register_user(**data, request=request)))
+
+
+def signed_in(result: dict):
+    """A sign-in's answer: the tokens and the user, or the second step's challenge as it is."""
+    if "user" in result:
+        return ok({**result, "user": user_data(result["user"])})
+    return ok(result)
 
 
 class LoginView(APIView):
@@ -48,8 +55,134 @@ class LoginView(APIView):
     @extend_schema(request=InputSerializer)
     def post(self, request):
         data = validated(self.InputSerializer, request.data)
-        user = services.authenticate(**data)
-        return ok({**services.issue_tokens(user), "user": user_data(user)})
+        return signed_in(signin.sign_in(**data, request=request))
+
+
+class ChallengeInput(serializers.Serializer):
+    challenge = serializers.CharField(max_length=128)
+
+
+class CodeInput(serializers.Serializer):
+    code = serializers.CharField(max_length=32, help_text="A 6-digit TOTP code or a recovery code (xxxx-xxxx).")
+
+
+class LoginSecondFactorView(APIView):
+    """The second step of a sign-in: the challenge from POST /login and a code."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = [LoginPerIPThrottle, SecondFactorPerEmailThrottle]
+    idempotency = "exempt"  # the reply carries tokens
+
+    class InputSerializer(ChallengeInput, CodeInput):
+        pass
+
+    @extend_schema(request=InputSerializer)
+    def post(self, request):
+        data = validated(self.InputSerializer, request.data)
+        return signed_in(signin.verify_second_factor(**data, request=request))
+
+
+class LoginEnrolView(APIView):
+    """A role that needs a second factor sets it up while signing in, with the `enrol` challenge."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = [LoginPerIPThrottle, SecondFactorPerEmailThrottle]
+    idempotency = "exempt"  # the reply carries a secret
+
+    @extend_schema(request=ChallengeInput)
+    def post(self, request):
+        data = validated(ChallengeInput, request.data)
+        return ok(signin.enrol_while_signing_in(**data))
+
+
+class TotpView(APIView):
+    """Set up a TOTP authenticator: a secret now, turned on by POST /mfa/totp/confirm with a first code."""
+
+    permission_classes = [IsAuthenticated]
+    idempotency = "exempt"  # the reply carries a secret
+
+    def post(self, request):
+        return created(factors.start_enrolment(request.user))
+
+
+class TotpConfirmView(APIView):
+    permission_classes = [IsAuthenticated]
+    idempotency = "exempt"  # the reply carries the recovery codes
+
+    @extend_schema(request=CodeInput)
+    def post(self, request):
+        data = validated(CodeInput, request.data)
+        return ok({"recovery_codes": factors.confirm_enrolment(request.user, data["code"], request=request)})
+
+
+class TotpDisableView(APIView):
+    permission_classes = [IsAuthenticated]
+    idempotency = "exempt"  # credentials are checked on every attempt
+
+    class InputSerializer(CodeInput):
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer)
+    def post(self, request):
+        data = validated(self.InputSerializer, request.data)
+        factors.disable(request.user, password=data["password"], code=data["code"], request=request)
+        return ok({"mfa_enabled": False})
+
+
+class RecoveryCodesView(APIView):
+    permission_classes = [IsAuthenticated]
+    idempotency = "exempt"  # the reply carries the recovery codes
+
+    @extend_schema(request=CodeInput)
+    def post(self, request):
+        data = validated(CodeInput, request.data)
+        codes = factors.regenerate_recovery_codes(request.user, code=data["code"], request=request)
+        return ok({"recovery_codes": codes})
+
+
+class MfaResetView(APIView):
+    """An admin removes a user's second factor (a lost phone); audited."""
+
+    permission_classes = [IsAdmin]
+
+    def post(self, request, user_id: int):
+        user = factors.reset(user_id=user_id, admin=request.user, request=request)
+        return ok({"user_id": user.id, "mfa_enabled": False})
+
+
+class SessionPageOutput(PageOutput):
+    results = SessionOutput(many=True)
+
+
+def _current_session(request) -> str | None:
+    return request.auth.get("sid") if request.auth is not None else None
+
+
+class SessionsView(APIView):
+    """The caller's signed-in devices; DELETE signs out every one but this one."""
+
+    permission_classes = [IsAuthenticated]
+    idempotency = "exempt"  # a second sign-out of the others finds none: the answer says so
+
+    @extend_schema(parameters=[PageParams], responses=SessionPageOutput)
+    def get(self, request):
+        current = _current_session(request)
+        sessions = services.active_sessions(request.user)
+        return ok(paginate(sessions, request.query_params, lambda rows: sessions_data(rows, current=current)))
+
+    def delete(self, request):
+        ended = services.sign_out_other_sessions(user=request.user, keep=_current_session(request), request=request)
+        return ok({"ended": ended})
+
+
+class SessionDetailView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def delete(self, request, session_id):
+        services.sign_out_session(user=request.user, session_id=session_id, request=request)
+        return Response(status=204)
 
 
 class RefreshInput(serializers.Serializer):
@@ -64,7 +197,7 @@ class TokenRefreshView(APIView):
     @extend_schema(request=RefreshInput)
     def post(self, request):
         data = validated(RefreshInput, request.data)
-        return ok(services.refresh_tokens(refresh=data["refresh"]))
+        return ok(signin.refresh(refresh=data["refresh"], request=request))
 
 
 class LogoutView(APIView):
@@ -74,7 +207,7 @@ class LogoutView(APIView):
     @extend_schema(request=RefreshInput)
     def post(self, request):
         data = validated(RefreshInput, request.data)
-        services.logout(user=request.user, refresh=data["refresh"])
+        services.logout(user=request.user, refresh=data["refresh"], request=request)
         return ok({"logged_out": True})
 
 
@@ -106,7 +239,7 @@ class ChangePasswordView(APIView):
     @extend_schema(request=InputSerializer)
     def post(self, request):
         data = validated(self.InputSerializer, request.data)
-        services.change_password(user=request.user, **data)
+        services.change_password(user=request.user, **data, request=request)
         return ok({"password_changed": True})
 
 
@@ -122,7 +255,7 @@ class CreateAdminView(APIView):
     @extend_schema(request=InputSerializer, responses={201: UserOutput})
     def post(self, request):
         data = validated(self.InputSerializer, request.data)
-        return created(user_data(services.create_admin(**data)))
+        return created(user_data(services.create_admin(**data, created_by=request.user.id, request=request)))
 
 
 class UserPageOutput(PageOutput):
@@ -174,11 +307,12 @@ class ApproveDeleteAgentView(APIView):
     @extend_schema(request=InputSerializer, responses=UserOutput)
     def put(self, request, user_id: int):
         data = validated(self.InputSerializer, request.data)
-        agent = services.decide_agent(user_id=user_id, admin_id=request.user.id, approve=data["action"] == "approve")
+        approve = data["action"] == "approve"
+        agent = services.decide_agent(user_id=user_id, admin_id=request.user.id, approve=approve, request=request)
         return ok(user_data(agent))
 
     def delete(self, request, user_id: int):
-        services.delete_agent(user_id=user_id)
+        services.delete_agent(user_id=user_id, admin_id=request.user.id, request=request)
         return Response(status=204)
 
 
