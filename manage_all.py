@@ -206,8 +206,10 @@ def web_argv(service: Service, port: int, env: dict[str, str]) -> list[str]:
     argv += ["--workers", env.get("LMS_WEB_WORKERS", "2"), "--graceful-timeout", "5", "--timeout", "30"]
     if service.name == "gateway_project":
         # gunicorn.conf.py: one Prometheus multi-process folder per master, so /metrics adds up every worker.
+        # GatewayThreadWorker: gthread with a deadline on reading headers (gateway_project/worker.py).
         argv += ["--config", str(service.folder / "gunicorn.conf.py")]
-        return [*argv, "--worker-class", env.get("GATEWAY_WORKER_CLASS", "gthread"), "--threads", "8"]
+        worker_class = env.get("GATEWAY_WORKER_CLASS", "gateway_project.worker.GatewayThreadWorker")
+        return [*argv, "--worker-class", worker_class, "--threads", "8"]
     return [*argv, "--worker-class", "gthread", "--threads", "4"]
 
 

@@ -66,13 +66,17 @@ def uvicorn(app: str, port: int) -> list[str]:
 
 
 def gthread(app: str, port: int, *extra: str) -> list[str]:
-    return gunicorn(app, port, *extra, "--worker-class", "gthread", "--threads", "8")
+    return gunicorn(app, port, "--worker-class", "gthread", *extra, "--threads", "8")  # a later class wins
+
+
+DEADLINES = ("--worker-class", "gateway_project.worker.GatewayThreadWorker")  # gthread with a header-read deadline
 
 
 Argv = Callable[[int], list[str]]
 CONFIG = ("--config", str(ROOT / "gateway_project" / "gunicorn.conf.py"))  # as manage_all: metrics of all workers
 GATEWAYS: dict[str, tuple[Argv, dict[str, str]]] = {
-    "gateway: gunicorn gthread (chosen)": (lambda port: gthread(GATEWAY, port, *CONFIG), {}),
+    "gateway: gunicorn gthread (chosen)": (lambda port: gthread(GATEWAY, port, *CONFIG, *DEADLINES), {}),
+    "gateway: plain gthread, no header deadline": (lambda port: gthread(GATEWAY, port, *CONFIG), {}),
     "gateway: gunicorn gevent": (
         lambda port: gunicorn(GATEWAY, port, *CONFIG, "--worker-class", "gevent", "--worker-connections", "200"),
         {},
@@ -238,6 +242,7 @@ def main() -> int:
     public_key = str(var / "keys" / "jwt_public.pem")
     services_env = {**base, "JWT_PUBLIC_KEY_PATHS": public_key, "USER_SERVICE_URL": direct["profile"]}
     services_env["LOGIN_RATE_PER_IP"] = "1000/min"
+    services_env["MFA_REQUIRED_ROLES"] = ""  # the seeded admin signs in with a password alone (no second factor here)
     prepare(var, services_env)
     gateway_env = {
         **base,

@@ -25,7 +25,10 @@ from ninja.openapi.schema import OpenAPISchema
 from common.errors import ErrorCode, error_body, json_error
 from gateway import edge_auth, metrics, openapi, ratelimit
 from gateway import health as gateway_health
+from gateway.body_deadline import body_deadline
+from gateway.envelope import GatewayErrorCode
 from gateway.health import ensure_health_checks
+from gateway.metrics import is_internal
 from gateway.proxy import client_ip, forward, raw_path
 from gateway.routing import OTHER_ROUTE, Route, metric_route, route_for
 from gateway.upstreams import upstreams
@@ -62,7 +65,7 @@ api = GatewayAPI(
 def health(request: HttpRequest) -> JsonResponse:
     """200 when every service has an instance up (checked and breaker not open), 503 otherwise; calls no upstream."""
     status, body = gateway_health.aggregate()
-    return JsonResponse(body, status=status)
+    return _health_reply(request, status, body)
 
 
 @api.get("/health/live/", include_in_schema=False)
@@ -77,6 +80,13 @@ def live(request: HttpRequest) -> JsonResponse:
 def ready(request: HttpRequest) -> JsonResponse:
     """200 once configured and the checker has run, whatever upstreams are down (their cached states in the body)."""
     status, body = gateway_health.readiness()
+    return _health_reply(request, status, body)
+
+
+def _health_reply(request: HttpRequest, status: int, body: dict[str, Any]) -> JsonResponse:
+    """The whole body for the internal networks, only each service's up/down for anyone else; same status."""
+    if not is_internal(client_ip(request), settings.METRICS_ALLOWED_NETWORKS):
+        body = gateway_health.public_view(body)
     return JsonResponse(body, status=status)
 
 
@@ -102,7 +112,10 @@ def proxy(request: HttpRequest) -> HttpResponse:
 
 
 def _checked_forward(request: HttpRequest, route: Route) -> HttpResponse:
-    body = _body_within_limit(request)
+    try:
+        body = _body_in_time(request)
+    except BodyReadTimedOut:
+        return _body_too_slow()
     if body is None:
         return json_error(413, ErrorCode.PAYLOAD_TOO_LARGE, "The request body is too large.")
     user_id = None
@@ -133,6 +146,29 @@ def _checked_forward(request: HttpRequest, route: Route) -> HttpResponse:
 def _refused_by_upstream(response: HttpResponse) -> bool:
     """Whether this is a service's own 429 (user_service's login throttle), its Retry-After and RateLimit-* its own."""
     return response.status_code == 429 and getattr(response, "from_upstream", False)
+
+
+class BodyReadTimedOut(Exception):
+    """The client did not send its body within GATEWAY_BODY_READ_TIMEOUT."""
+
+
+def _body_in_time(request: HttpRequest) -> bytes | None:
+    """`_body_within_limit` under the body deadline (gateway.body_deadline): a stalled client frees its thread."""
+    with body_deadline(request.META, settings.GATEWAY_BODY_READ_TIMEOUT) as watch:
+        try:
+            body = _body_within_limit(request)
+        except OSError:  # the cut read ends in an error for a chunked body
+            if watch is not None and watch.expired:
+                raise BodyReadTimedOut from None
+            raise
+    if watch is not None and watch.expired:  # a Content-Length body ends short when cut
+        raise BodyReadTimedOut
+    return body
+
+
+def _body_too_slow() -> HttpResponse:
+    """408 in the envelope; the server then closes the connection, whose reading half is already shut."""
+    return json_error(408, GatewayErrorCode.REQUEST_TIMEOUT, "The request body was not sent in time.")
 
 
 def _body_within_limit(request: HttpRequest) -> bytes | None:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 
 from django.http import HttpRequest, HttpResponse
 
 from common.errors import ErrorCode, json_error
+
+
+class GatewayErrorCode(StrEnum):
+    """Codes only the gateway answers with, beside common's ErrorCode."""
+
+    REQUEST_TIMEOUT = "request_timeout"  # 408: the body did not arrive within GATEWAY_BODY_READ_TIMEOUT
 
 
 class MethodNotAllowedEnvelope:

@@ -142,6 +142,17 @@ def aggregate() -> tuple[int, dict[str, Any]]:
     return (200 if all_up else 503), {"status": "ok" if all_up else "degraded", "services": services}
 
 
+def public_view(body: dict[str, Any]) -> dict[str, Any]:
+    """A health body for callers outside the internal networks: each service's up/down, no instance.
+
+    Instance addresses, breakers and latencies map the internal network, so only internal callers (the
+    networks /metrics answers) see them; the services keep SERVICE_KEY from the gateway, so an internal
+    caller is told by its address, as for /metrics.
+    """
+    services = {name: {"status": service["status"]} for name, service in body["services"].items()}
+    return {**body, "services": services}
+
+
 def readiness() -> tuple[int, dict[str, Any]]:
     """GET /health/ready: 200 once the upstreams are configured and the checker has run, whatever is down."""
     try:

@@ -45,6 +45,9 @@ GATEWAY_POOL_SIZE = env_int("GATEWAY_POOL_SIZE", 32)  # kept-alive connections p
 GATEWAY_BREAKER_FAILURES = env_int("GATEWAY_BREAKER_FAILURES", 5)  # consecutive failures that open a breaker
 GATEWAY_BREAKER_RESET_SECONDS = env_float("GATEWAY_BREAKER_RESET_SECONDS", 5.0)  # open this long, then half-open
 GATEWAY_HEALTH_INTERVAL = env_float("GATEWAY_HEALTH_INTERVAL", 5.0)  # seconds between active health checks
+# A client must send its whole request body within this many seconds, else 408 (0: no limit); a stalled
+# body otherwise holds a server thread for good (gateway.body_deadline).
+GATEWAY_BODY_READ_TIMEOUT = env_float("GATEWAY_BODY_READ_TIMEOUT", 10.0)
 # An upstream answer with a longer body is a 502 `upstream_reply_too_large`, read no further; the largest
 # answers are statement PDFs (about 110 KB for 360 instalments and as many transactions).
 GATEWAY_MAX_UPSTREAM_BYTES = env_int("GATEWAY_MAX_UPSTREAM_BYTES", 10_485_760)

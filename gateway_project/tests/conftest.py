@@ -196,7 +196,16 @@ def start_gateway(
     log_path = folder / f"gateway-{port}.log"
     argv = [str(Path(sys.executable).parent / "gunicorn"), "gateway_project.wsgi:application"]
     argv += ["--config", str(PROJECT / "gunicorn.conf.py")]  # as manage_all starts it: metrics of all workers
-    argv += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "gthread", "--threads", "8"]
+    argv += [
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gateway_project.worker.GatewayThreadWorker",
+        "--threads",
+        "8",
+    ]
     process = subprocess.Popen(
         argv, cwd=PROJECT, env=env, start_new_session=True, stdout=log_path.open("w"), stderr=subprocess.STDOUT
     )

@@ -125,3 +125,49 @@ def test_not_ready_while_misconfigured_but_live(misconfigured):
 
     assert (ready.status, ready.json["status"]) == (503, "misconfigured")
     assert live.status == 200
+
+
+@pytest.fixture(scope="module")
+def behind_a_proxy(tmp_path_factory):
+    """A gateway behind one proxy (its X-Forwarded-For names the client), whose loan service is down."""
+    folder = tmp_path_factory.mktemp("behind-a-proxy")
+    with (
+        stubs_running(folder, running=("user", "notification")) as stubs,
+        gateway_running(folder, stubs, NUM_PROXIES="1") as started,
+    ):
+        _ready(started)
+        yield started
+
+
+OUTSIDE = {"X-Forwarded-For": "203.0.113.9"}
+INSIDE = {"X-Forwarded-For": "10.1.2.3"}
+
+
+@pytest.mark.parametrize("path", ["/health", "/health/ready"])
+def test_a_public_caller_sees_each_service_up_or_down_but_no_upstream_address(behind_a_proxy, path):
+    reply = behind_a_proxy.request("GET", path, headers=OUTSIDE)
+
+    assert reply.json["services"] == {
+        "user": {"status": "up"},
+        "loan": {"status": "down"},
+        "notification": {"status": "up"},
+    }
+    assert all(stub.url.encode() not in reply.body for stub in behind_a_proxy.stubs.values())
+    assert b"127.0.0.1" not in reply.body
+
+
+def test_a_public_caller_gets_the_same_status_codes(behind_a_proxy):
+    health = behind_a_proxy.request("GET", "/health", headers=OUTSIDE)
+    ready = behind_a_proxy.request("GET", "/health/ready", headers=OUTSIDE)
+
+    assert (health.status, health.json["status"]) == (503, "degraded")
+    assert (ready.status, ready.json["status"]) == (200, "ready")
+
+
+def test_a_caller_on_the_internal_network_sees_every_instance(behind_a_proxy):
+    loan_url = behind_a_proxy.stubs["loan"].url
+
+    reply = behind_a_proxy.request("GET", "/health", headers=INSIDE)
+
+    loan = reply.json["services"]["loan"]["instances"][loan_url]
+    assert (reply.status, loan["status"], loan["breaker"]) == (503, "down", "closed")
