@@ -9,15 +9,14 @@ the other services verify them by signature alone.
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.utils import timezone
-from rest_framework.throttling import BaseThrottle
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from common.audit.recorder import client_ip
 from users.models import User, UserSession
 from users.tokens import RefreshToken
 
@@ -34,19 +33,10 @@ class Device:
 
     @classmethod
     def of(cls, request) -> Device:
-        """The client's address (behind the gateway: its X-Forwarded-For, as the login throttles read it)."""
+        """The client's address as the audit trail takes it (behind the gateway: its X-Forwarded-For)."""
         if request is None:
             return cls(ip=None, user_agent="")
-        ip = BaseThrottle().get_ident(request) or None
-        return cls(ip=ip if _is_ip(ip) else None, user_agent=request.META.get("HTTP_USER_AGENT", "")[:UA_MAX])
-
-
-def _is_ip(value: str | None) -> bool:
-    try:
-        ipaddress.ip_address(value or "")
-    except ValueError:
-        return False
-    return True
+        return cls(ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:UA_MAX])
 
 
 def _signed_pair(user: User, session_id: uuid.UUID) -> tuple[RefreshToken, dict[str, str]]:

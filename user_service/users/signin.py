@@ -84,6 +84,7 @@ def complete_sign_in(user: User, *, request, method: str | None = None) -> dict:
 def _new_challenge(user: User, kind: str, request) -> dict:
     token = secrets.token_urlsafe(32)
     device = Device.of(request)
+    LoginChallenge.objects.filter(user=user, expires_at__lt=timezone.now()).delete()  # the user's dead ones
     LoginChallenge.objects.create(
         user=user,
         digest=mfa.token_digest(token),
