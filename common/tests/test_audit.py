@@ -1,6 +1,7 @@
 """common.audit: record(), the append-only table (ORM, admin and database trigger) and the list API."""
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.contrib.admin.sites import AdminSite
@@ -11,6 +12,7 @@ from django.utils import timezone
 from common.audit import FAILURE, record
 from common.audit.admin import AuditEventAdmin
 from common.audit.models import AppendOnly, AuditEvent
+from common.audit.recorder import client_ip
 from common.correlation import correlation_scope
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +164,16 @@ def test_bad_filters_are_400_in_the_envelope(api, query, field):
     body = reply.json()
     assert body["success"] is False
     assert field in body["error"]["details"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["to=9999-12-31", "from=0001-01-01T00:00:00%2B05:00", "to=9999-12-31T23:59:59-05:00"])
+def test_a_moment_at_the_edge_of_the_calendar_is_a_400(api, query):
+    response = api.as_role("admin", user_id=1).get(f"/audit?{query}")
+
+    assert response.status_code == 400
+
+
+def test_a_scoped_ipv6_address_is_not_kept():
+    assert client_ip(SimpleNamespace(META={"REMOTE_ADDR": "fe80::1%eth0"})) is None
+    assert client_ip(SimpleNamespace(META={"REMOTE_ADDR": "2001:db8::1"})) == "2001:db8::1"

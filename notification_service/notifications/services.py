@@ -157,19 +157,13 @@ def notify_for_event(envelope: events.Envelope, payload: events.Payload) -> list
 
 
 def _new(event_id, user_id, channel, kind, subject, body, correlation_id, *, skipped=False) -> Notification:
-    in_app = channel == Notification.Channel.IN_APP
+    in_app = channel == Notification.Channel.IN_APP and not skipped
     if skipped:
-        return Notification(
-            event_id=event_id,
-            user_id=user_id,
-            channel=channel,
-            kind=kind,
-            subject=subject[:200],
-            body=body,
-            correlation_id=correlation_id[:CORRELATION_ID_LENGTH],
-            status=Notification.Status.SKIPPED,
-            last_error=RECIPIENT_DEACTIVATED,
-        )
+        state = {"status": Notification.Status.SKIPPED, "last_error": RECIPIENT_DEACTIVATED}
+    elif in_app:  # in the app, being stored is being delivered
+        state = {"status": Notification.Status.SENT, "sent_at": timezone.now(), "attempts": 1}
+    else:
+        state = {"status": Notification.Status.PENDING}
     return Notification(
         event_id=event_id,
         user_id=user_id,
@@ -178,10 +172,7 @@ def _new(event_id, user_id, channel, kind, subject, body, correlation_id, *, ski
         subject=subject[:200],
         body=body,
         correlation_id=correlation_id[:CORRELATION_ID_LENGTH],
-        # In the app, being stored is being delivered.
-        status=Notification.Status.SENT if in_app else Notification.Status.PENDING,
-        sent_at=timezone.now() if in_app else None,
-        attempts=1 if in_app else 0,
+        **state,
     )
 
 

@@ -26,10 +26,9 @@ class UserFactory(factory.django.DjangoModelFactory):
 def give_totp(user: User):
     """Give `user` a confirmed TOTP authenticator; returns `next_code()`, a new valid code on each call.
 
-    user_service accepts each time step once and one step of skew either side, so three sign-ins fit
-    one 30-second window: the codes of the step before, the current one and the next.
+    user_service accepts each time step once and one step of skew either side: each call gives the
+    current step's code, or the next step's when that one is used, waiting for the window when needed.
     """
-    import itertools
     import time
 
     import pyotp
@@ -42,6 +41,14 @@ def give_totp(user: User):
     TotpDevice.objects.create(
         user=user, sealed_secret=mfa.Sealer(settings.MFA_ENCRYPTION_KEY).seal(secret), confirmed_at=user.created_at
     )
-    start = int(time.time()) // 30 - 1
-    steps = itertools.count(start)
-    return lambda: pyotp.TOTP(secret).at(next(steps) * 30)
+    last = [0]
+
+    def next_code() -> str:
+        now = int(time.time()) // 30
+        step = max(now, last[0] + 1)  # the current step, else one ahead (within the skew)
+        while step > int(time.time()) // 30 + 1:
+            time.sleep(0.5)
+        last[0] = step
+        return pyotp.TOTP(secret).at(step * 30)
+
+    return next_code

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from common.audit.models import AuditEvent
 from common.testing import run_together
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, UserFactory, give_totp
 from users import mfa
 from users.models import LoginChallenge, Role, TotpDevice
 
@@ -235,10 +235,10 @@ def test_five_wrong_codes_end_the_challenge_even_for_the_right_code(api, custome
 
 @pytest.mark.django_db
 def test_wrong_codes_count_against_the_per_email_login_limit(api, customer, login_rates):
-    login_rates(per_email="4/min")
-    enrol(api, customer)
-    challenge = password_step(api, customer)["challenge"]  # 1
-    for _ in range(3):  # 2, 3, 4
+    login_rates(per_email="5/min")
+    enrol(api, customer)  # 1: the code that confirmed it
+    challenge = password_step(api, customer)["challenge"]  # 2
+    for _ in range(3):  # 3, 4, 5
         assert api.post(SECOND_STEP, {"challenge": challenge, "code": "000000"}, format="json").status_code == 400
 
     over = api.post(SECOND_STEP, {"challenge": challenge, "code": "000000"}, format="json")
@@ -379,3 +379,47 @@ def test_one_code_sent_to_two_challenges_at_once_signs_in_once(api, customer):
         return APIClient().post(SECOND_STEP, {"challenge": challenges[index], "code": code}, format="json").status_code
 
     assert sorted(run_together(6, second_step)) == [200] + [400] * 5
+
+
+@pytest.mark.django_db
+def test_a_challenge_that_is_not_text_a_database_can_hold_is_a_400_not_a_500(api):
+    for path in (SECOND_STEP, ENROL_AT_SIGN_IN):
+        # A lone surrogate, escaped in the JSON text: valid JSON, no valid UTF-8.
+        body = b'{"challenge": "\\ud800", "code": "123456"}'
+        response = api.post(path, data=body, content_type="application/json")
+
+        assert response.status_code == 400
+        assert response.json()["success"] is False
+
+
+@pytest.mark.django_db
+def test_a_signed_in_users_code_guesses_count_against_their_login_limit(api, customer, login_rates):
+    login_rates(per_email="3/min")
+    api.as_user(customer).post("/api/user/mfa/totp", format="json")
+
+    guesses = [
+        api.post("/api/user/mfa/totp/confirm", {"code": f"00000{n}"}, format="json").status_code for n in range(4)
+    ]
+
+    assert guesses == [400, 400, 400, 429]
+
+
+@pytest.mark.django_db
+def test_an_admin_cannot_reset_their_own_factor_with_a_token_alone(api, admin):
+    response = api.as_user(admin).post(f"/api/user/mfa/reset/{admin.id}")
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "cannot_reset_own_factor"
+
+
+@pytest.mark.django_db
+def test_a_half_done_sign_in_dies_when_the_agent_is_rejected(api, pending_agent, admin):
+    code = give_totp(pending_agent)
+    challenge = password_step(api, pending_agent)["challenge"]
+    api.as_user(admin).put(f"/api/user/approve-delete/{pending_agent.id}", {"action": "reject"}, format="json")
+    api.credentials()
+
+    response = api.post(SECOND_STEP, {"challenge": challenge, "code": code()}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "mfa_challenge_invalid"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from common.audit.models import AuditEvent
 from common.outbox.models import OutboxMessage
@@ -172,3 +175,26 @@ def test_a_profile_edit_is_published_once_and_a_no_op_not_at_all(api, customer):
 @pytest.mark.django_db
 def test_the_sessions_list_needs_a_token(api):
     assert api.get(SESSIONS).status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_role_that_needs_a_factor_cannot_refresh_without_one(api, admin, settings):
+    settings.MFA_REQUIRED_ROLES = []
+    tokens = sign_in(api, admin)  # signed in before a factor was required
+    settings.MFA_REQUIRED_ROLES = ["admin"]
+
+    response = refresh(api, tokens["refresh"])
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "token_revoked"
+
+
+@pytest.mark.django_db
+def test_a_session_whose_refresh_token_expired_is_not_listed(api, customer):
+    sign_in(api, customer)
+    UserSession.objects.filter(user=customer).update(last_used_at=timezone.now() - timedelta(days=2))
+    current = sign_in(api, customer)
+
+    rows = api.as_token(current["access"]).get(SESSIONS).json()["data"]["results"]
+
+    assert [row["current"] for row in rows] == [True]

@@ -119,7 +119,8 @@ if not SIMPLE_JWT["SIGNING_KEY"] and not is_development():
 MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", ["admin"])
 MFA_CHALLENGE_SECONDS = env_int("MFA_CHALLENGE_SECONDS", 300)  # how long the second step of a sign-in may wait
 MFA_ISSUER = env_str("MFA_ISSUER", "Loan Management System")  # the name authenticator apps show
-# Encrypts the TOTP secrets at rest and keys the recovery codes' digests. Changing it disables every factor.
+# Encrypts the TOTP secrets at rest and keys the recovery codes' digests. Never change it in place: every
+# factor sealed with the old key stops working, and each user's factor must then be reset by an admin.
 MFA_ENCRYPTION_KEY = env_secret("MFA_ENCRYPTION_KEY", "dev-only-mfa-encryption-key")
 
 # --- API ----------------------------------------------------------------------

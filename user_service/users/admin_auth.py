@@ -34,6 +34,10 @@ class SecondFactorModelBackend(ModelBackend):
                 )
             return None
         subject = {"subject_type": "user", "subject_id": user.id}
+        if not user.is_staff:  # the admin form would refuse them anyway: not a successful sign-in
+            failed = {"outcome": "failure", "reason": "not_staff", "details": ADMIN_SITE}
+            record("login.failed", request=request, **failed, **subject)
+            return None
         if factors.must_enrol(user):
             refuse(request, Refusal.ENROLMENT_REQUIRED)
             record("login.failed", request=request, outcome="failure", reason="mfa_not_set_up", **subject)

@@ -22,6 +22,7 @@ class UserErrorCode(StrEnum):
     MFA_NOT_ENABLED = "mfa_not_enabled"
     MFA_NOT_STARTED = "mfa_not_started"
     SESSION_NOT_FOUND = "session_not_found"
+    CANNOT_RESET_OWN_FACTOR = "cannot_reset_own_factor"
 
 
 class EmailTaken(DomainError):
@@ -142,3 +143,9 @@ class SessionNotFound(DomainError):
     status_code = 404
     code = UserErrorCode.SESSION_NOT_FOUND
     default_message = "No such active session."
+
+
+class CannotResetOwnFactor(DomainError):
+    status_code = 409
+    code = UserErrorCode.CANNOT_RESET_OWN_FACTOR
+    default_message = "An admin turns their own second factor off with the password and a code (mfa/totp/disable)."

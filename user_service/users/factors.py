@@ -15,7 +15,15 @@ from django.utils import timezone
 
 from common.audit import record
 from users import mfa
-from users.errors import InvalidMfaCode, MfaAlreadyEnabled, MfaNotEnabled, MfaNotStarted, UserNotFound, WrongPassword
+from users.errors import (
+    CannotResetOwnFactor,
+    InvalidMfaCode,
+    MfaAlreadyEnabled,
+    MfaNotEnabled,
+    MfaNotStarted,
+    UserNotFound,
+    WrongPassword,
+)
 from users.models import RecoveryCode, TotpDevice, User
 from users.sessions import EndReason, end_all_sessions
 
@@ -136,6 +144,10 @@ def record_recovery_use(user: User, *, request) -> None:
 def disable(user: User, *, password: str, code: str, request=None) -> None:
     """Turn the factor off: the password and a current code (or a recovery code) are both needed."""
     if not user.check_password(password):
+        record(
+            "mfa.failed", request=request, actor_id=user.id, subject_type="user", subject_id=user.id,
+            outcome="failure", reason="wrong_password_at_disable",
+        )  # fmt: skip
         raise WrongPassword("password")
     if not has_factor(user):
         raise MfaNotEnabled()
@@ -160,7 +172,12 @@ def regenerate_recovery_codes(user: User, *, code: str, request=None) -> list[st
 
 
 def reset(*, user_id: int, admin: User, request=None) -> User:
-    """An admin removes a user's factor (a lost phone): they set one up again at their next sign-in."""
+    """An admin removes a user's factor (a lost phone): they set one up again at their next sign-in.
+
+    Not their own: that needs the password and a code (disable), or a stolen token alone would do it.
+    """
+    if user_id == admin.id:
+        raise CannotResetOwnFactor()
     with transaction.atomic():
         user = User.objects.select_for_update().filter(pk=user_id).first()
         if user is None:

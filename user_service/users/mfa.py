@@ -66,12 +66,13 @@ def normalised_recovery_code(code: str) -> str:
 
 def code_digest(code: str, *, key: str) -> str:
     """The keyed digest a recovery code is stored as: without the key, the table reveals nothing usable."""
-    return hmac.new(key.encode(), normalised_recovery_code(code).encode(), hashlib.sha256).hexdigest()
+    typed = normalised_recovery_code(code).encode("utf-8", "surrogatepass")
+    return hmac.new(key.encode(), typed, hashlib.sha256).hexdigest()
 
 
 def token_digest(token: str) -> str:
     """How a sign-in challenge token is stored (it is random, so a plain SHA-256 is enough)."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()  # any string a client sends
 
 
 @dataclass(frozen=True)

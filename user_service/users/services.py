@@ -12,6 +12,7 @@ from common import events
 from common.audit import record
 from common.errors import InvalidInput
 from common.outbox.publisher import publish
+from users import sessions
 from users.errors import (
     AgentAlreadyDecided,
     CannotDeactivateSelf,
@@ -235,7 +236,7 @@ def _deactivate(user: User, *, admin_id: int | None, request) -> None:
 
 def active_sessions(user: User):
     """The caller's signed-in devices, most recently used first."""
-    return UserSession.objects.filter(user=user, ended_at__isnull=True).order_by("-last_used_at", "-id")
+    return sessions.active_sessions(user).order_by("-last_used_at", "-id")
 
 
 def sign_out_session(*, user: User, session_id, request=None) -> None:

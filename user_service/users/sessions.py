@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from common.audit.recorder import client_ip
-from users.models import User, UserSession
+from users.models import LoginChallenge, User, UserSession
 from users.tokens import RefreshToken
 
 UA_MAX = 512
@@ -85,18 +86,22 @@ def end_sessions(sessions: QuerySet[UserSession], reason: str) -> int:
     if not active:
         return 0
     _blacklist(OutstandingToken.objects.filter(jti__in=[jti for _, jti in active]))
-    UserSession.objects.filter(id__in=[sid for sid, _ in active], ended_at__isnull=True).update(
+    # The rows this call ended, not the ones it saw: of two concurrent sign-outs, one ends the session.
+    return UserSession.objects.filter(id__in=[sid for sid, _ in active], ended_at__isnull=True).update(
         ended_at=timezone.now(), end_reason=reason
     )
-    return len(active)
 
 
 def end_all_sessions(user: User, reason: str) -> int:
-    """End every session of `user`, and revoke any refresh token issued outside a session (older tokens)."""
+    """End every session of `user`, revoke any refresh token issued outside a session (older tokens),
+    and drop their half-done sign-ins: a challenge from before the change completes nothing after it."""
     ended = end_sessions(UserSession.objects.filter(user=user), reason)
     _blacklist(OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True))
+    LoginChallenge.objects.filter(user=user, used_at__isnull=True).delete()
     return ended
 
 
 def active_sessions(user: User) -> QuerySet[UserSession]:
-    return UserSession.objects.filter(user=user, ended_at__isnull=True)
+    """The sessions that can still refresh: not ended, and used within the refresh token's lifetime."""
+    alive_since = timezone.now() - api_settings.REFRESH_TOKEN_LIFETIME
+    return UserSession.objects.filter(user=user, ended_at__isnull=True, last_used_at__gte=alive_since)

@@ -108,6 +108,7 @@ def _open_challenge(token: str, *, kind: str | None = None) -> LoginChallenge:
         or challenge.failures >= MAX_CODE_FAILURES
         or (kind is not None and challenge.kind != kind)
         or not challenge.user.is_active
+        or challenge.user.approval == Approval.REJECTED
     ):
         raise MfaChallengeInvalid()
     return challenge
@@ -182,7 +183,10 @@ def refresh(*, refresh: str, request=None) -> dict[str, str]:
     with transaction.atomic():
         user = User.objects.select_for_update().filter(pk=token.get("user_id"), is_active=True).first()
         session = _session_of(token, user)
-        if user is not None and user.approval != Approval.REJECTED and token.get("role") == user.role and session:
+        allowed = user is not None and user.approval != Approval.REJECTED and token.get("role") == user.role
+        # A role that needs a second factor gets no more tokens without one (a token from before it was
+        # required, or from before MFA existed, would otherwise refresh forever).
+        if allowed and session and not factors.must_enrol(user):
             _, created = BlacklistedToken.objects.get_or_create(token=_outstanding(token))
             if created and session.current_jti == token["jti"]:
                 return rotate(session, user, Device.of(request))
@@ -215,12 +219,13 @@ def _end_reused_family(payload: dict, request) -> None:
     is only stale: refused, not audited as theft.
     """
     sid = payload.get("sid")
-    if not sid or not end_sessions(UserSession.objects.filter(id=sid), EndReason.REFRESH_REUSE):
-        return
-    record(
-        "token.refresh_reused", request=request, outcome="failure", reason="rotated_token_reused",
-        subject_type="user", subject_id=payload.get("user_id") or "", details={"session": sid},
-    )  # fmt: skip
+    with transaction.atomic():
+        if not sid or not end_sessions(UserSession.objects.filter(id=sid), EndReason.REFRESH_REUSE):
+            return
+        record(
+            "token.refresh_reused", request=request, outcome="failure", reason="rotated_token_reused",
+            subject_type="user", subject_id=payload.get("user_id") or "", details={"session": sid},
+        )  # fmt: skip
 
 
 def _outstanding(token: RefreshToken) -> OutstandingToken:

@@ -52,3 +52,12 @@ class SecondFactorPerEmailThrottle(LoginPerEmailThrottle):
         # The challenge names whose sign-in this is; an over-long one is no challenge (and gets no lookup).
         user = challenge_user(challenge) if isinstance(challenge, str) and len(challenge) <= 128 else None
         return user.email if user is not None else None
+
+
+class SignedInCodePerEmailThrottle(LoginPerEmailThrottle):
+    """A signed-in user's second-factor codes (confirm, disable, new recovery codes) count against their
+    per-email login limit: a stolen access token alone may not guess codes, or the password, at will."""
+
+    def email_of(self, request) -> str | None:
+        user = getattr(request, "user", None)
+        return user.email if user is not None and user.is_authenticated else None

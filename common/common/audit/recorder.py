@@ -72,9 +72,11 @@ def client_ip(request) -> str | None:
 
     candidate = (BaseThrottle().get_ident(request) or "").strip()
     try:
-        return str(ipaddress.ip_address(candidate))
+        address = ipaddress.ip_address(candidate)
     except ValueError:
         return None
+    # A zone id (fe80::1%eth0) is an address Python accepts and PostgreSQL's inet does not.
+    return None if getattr(address, "scope_id", None) else str(address)
 
 
 def _user_agent(request) -> str:

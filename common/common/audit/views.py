@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -33,6 +33,8 @@ class MomentField(serializers.Field):
             moment = None if day else parse_datetime(text)
         except ValueError:  # well-formed but impossible, e.g. 2026-02-30
             moment = day = None
+        if (moment or day) and not _representable(moment or datetime.combine(day, time.min)):
+            raise serializers.ValidationError(BAD_MOMENT)
         if moment:
             return (moment if timezone.is_aware(moment) else timezone.make_aware(moment)), False
         if day:
@@ -41,6 +43,16 @@ class MomentField(serializers.Field):
 
     def to_representation(self, value):
         return value
+
+
+def _representable(moment: datetime) -> bool:
+    """Whether the moment, in UTC and a day either side (a date `to` means the day after), is a datetime."""
+    try:
+        aware = moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+        aware.astimezone(UTC) + timedelta(days=1) - timedelta(days=2)
+    except (OverflowError, ValueError):
+        return False
+    return True
 
 
 class AuditFilters(serializers.Serializer):

@@ -12,7 +12,12 @@ from common.permissions import IsAdmin, IsAdminOrApprovedAgent
 from users import factors, selectors, services, signin
 from users.api.serializers import SessionOutput, UserOutput, sessions_data, user_data, users_data
 from users.models import Role
-from users.throttles import LoginPerEmailThrottle, LoginPerIPThrottle, SecondFactorPerEmailThrottle
+from users.throttles import (
+    LoginPerEmailThrottle,
+    LoginPerIPThrottle,
+    SecondFactorPerEmailThrottle,
+    SignedInCodePerEmailThrottle,
+)
 from users.tokens import jwks_document
 
 NAME_MAX = 150
@@ -109,6 +114,7 @@ class TotpView(APIView):
 
 class TotpConfirmView(APIView):
     permission_classes = [IsAuthenticated]
+    throttle_classes = [LoginPerIPThrottle, SignedInCodePerEmailThrottle]
     idempotency = "exempt"  # the reply carries the recovery codes
 
     @extend_schema(request=CodeInput)
@@ -119,6 +125,7 @@ class TotpConfirmView(APIView):
 
 class TotpDisableView(APIView):
     permission_classes = [IsAuthenticated]
+    throttle_classes = [LoginPerIPThrottle, SignedInCodePerEmailThrottle]
     idempotency = "exempt"  # credentials are checked on every attempt
 
     class InputSerializer(CodeInput):
@@ -133,6 +140,7 @@ class TotpDisableView(APIView):
 
 class RecoveryCodesView(APIView):
     permission_classes = [IsAuthenticated]
+    throttle_classes = [LoginPerIPThrottle, SignedInCodePerEmailThrottle]
     idempotency = "exempt"  # the reply carries the recovery codes
 
     @extend_schema(request=CodeInput)
