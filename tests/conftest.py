@@ -104,8 +104,14 @@ def system(tmp_path_factory, smtp, broker) -> System:
         "RATE_LIMIT_PER_IP": "100000",
         "RATE_LIMIT_PER_USER": "100000",
         "LOGIN_RATE_PER_IP": "10000/min",
+        # user_service's own per-email count (the gateway keeps its 10 a minute): the browser tests sign the
+        # same admin into three admin sites, each sign-in a password and a code.
+        "LOGIN_RATE_PER_EMAIL": "60/min",
         # A frozen service costs the hang drill this long (the production default is 15 s). Above the worker
         # drill's 4 s SMTP stall: on SQLite a delivery holds the write lock while it talks SMTP.
+        # An SSO admin is re-checked at user_service this often (production: 30 s), so the deactivation test
+        # waits 3 s, not 31.
+        "ADMIN_ACCOUNT_RECHECK_SECONDS": "2",
         "GATEWAY_READ_TIMEOUT": "8",
         "GATEWAY_DEADLINE": "10",
     }

@@ -43,6 +43,9 @@ def fresh_browser(request, browser):
         browser.keep_failure(f"failed-{request.node.name}")
 
 
+RECHECK_SECONDS = 2  # ADMIN_ACCOUNT_RECHECK_SECONDS of the end-to-end system (tests/conftest.py)
+
+
 def key() -> dict:
     return {"Idempotency-Key": str(uuid.uuid4())}
 
@@ -185,6 +188,27 @@ def wrong_code(secret: str) -> str:
     return next(
         code for code in ("000000", "111111", "222222", "333333", "444444", "555555", "666666") if code not in near
     )
+
+
+def test_an_admin_deactivated_at_user_service_loses_the_other_admins_within_the_recheck(system, admin, browser):
+    gateway = system.gateway
+    email = f"second-admin-{uuid.uuid4().hex[:8]}@example.com"
+    created = admin.api.post("/api/user/create-admin", {"email": email, "password": PASSWORD})
+    assert created.status == 201, created.body
+    second = sign_in(gateway, email)  # sets up the second factor at the first sign-in
+    loans, notifications, users = system.url("loan"), system.url("notification"), system.url("user")
+    browser.sign_in_to_admin(loans, email, PASSWORD, totp_secret=second.totp_secret)
+    browser.sign_in_to_admin(notifications, email, PASSWORD, totp_secret=second.totp_secret)
+
+    # Another admin deactivates them in user_service's admin (each service's session cookie has its own name).
+    browser.sign_in_to_admin(users, admin.email, PASSWORD, totp_secret=admin.totp_secret)
+    browser.search_changelist(f"{users}/admin/users/user/", email)
+    assert "1 user(s) deactivated." in browser.run_action(second.id, "deactivate_users")
+    time.sleep(RECHECK_SECONDS + 1)
+
+    for base in (loans, notifications):  # re-checked at user_service (loan), or told by user.deactivated (both)
+        browser.open(f"{base}/admin/loans/loan/" if base == loans else f"{base}/admin/")
+        assert "/admin/login/" in browser.url, f"{base}: still in at {browser.url}"
 
 
 # Last in the file: its wrong code counts against the admin's per-email sign-in limit (10 a minute), which
