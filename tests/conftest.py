@@ -100,6 +100,9 @@ def system(tmp_path_factory, smtp, broker) -> System:
         # Short retry delays, so the drills end in seconds.
         "NOTIFICATION_RETRY_BACKOFF_SECONDS": "1",
         "NOTIFICATION_RETRY_BACKOFF_MAX_SECONDS": "2",
+        # A send lost with its worker is taken over after this (production: 10 x EMAIL_TIMEOUT, 50 s): above
+        # the worker drill's 4 s SMTP stall, so a live send is still never taken over.
+        "NOTIFICATION_SENDING_TAKEOVER_SECONDS": "12",
         # The suite signs in many users from one address: the per-IP limits would be the only thing tested.
         "RATE_LIMIT_PER_IP": "100000",
         "RATE_LIMIT_PER_USER": "100000",

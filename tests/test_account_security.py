@@ -157,4 +157,10 @@ def test_a_user_renews_recovery_codes_and_turns_the_factor_off(system, admin):
     assert gateway.post(REFRESH, {"refresh": customer.refresh}).status == 401  # turning it off ends the sessions
     assert "access" in gateway.post(LOGIN, {"email": customer.email, "password": PASSWORD}).data
     events = [row["event"] for row in audit_of(admin, subject=customer.id, event="mfa.")]
-    assert events == ["mfa.enrolled", "mfa.recovery_codes_regenerated", "mfa.recovery_code_used", "mfa.disabled"]
+    assert events == [
+        "mfa.enrolled",
+        "mfa.recovery_codes_regenerated",
+        "mfa.failed",  # the wrong password
+        "mfa.recovery_code_used",
+        "mfa.disabled",
+    ]

@@ -117,7 +117,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Loans <no-reply@lms.example>
 # Policy: a notification "sending" this long lost its worker mid-send (after or before the provider
 # took it): it is sent again with the same Message-ID. Longer than any SMTP conversation can last
 # (each of its ~8 steps may wait EMAIL_TIMEOUT), so a live send is never taken over.
-NOTIFICATION_SENDING_TAKEOVER_SECONDS = 10 * EMAIL_TIMEOUT
+NOTIFICATION_SENDING_TAKEOVER_SECONDS = env_float("NOTIFICATION_SENDING_TAKEOVER_SECONDS", 10 * EMAIL_TIMEOUT)
 
 # --- Events -------------------------------------------------------------------
 _broker = broker_settings(VAR_DIR)
