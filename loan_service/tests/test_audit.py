@@ -10,6 +10,7 @@ from common.audit.models import AuditEvent
 from loans import services
 from loans.models import Loan
 from tests.conftest import ADMIN_ID, AGENT_ID, disbursed, repay
+from tests.test_admin_servicing import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -135,17 +136,9 @@ def test_agents_and_customers_may_not_read_the_trail(agent_api, customer_api, ap
     assert api.get("/api/loan/audit").status_code == 401
 
 
-ADMIN = {"id": ADMIN_ID, "email": "boss@example.com", "role": "admin", "first_name": "B", "last_name": "S"}
-
-
 @pytest.fixture
 def signed_in(user_service_server, client):
-    from common.admin_sso import _user_service
-
-    _user_service.cache_clear()  # the sign-in client is built once per process from USER_SERVICE_URL
-    user_service_server.logins = {("boss@example.com", "right-Pass-1"): ADMIN}
-    assert client.post("/admin/login/", {"username": "boss@example.com", "password": "right-Pass-1"}).status_code == 302
-    return client
+    return sign_in(client, user_service_server)
 
 
 def test_the_admin_shows_the_trail_but_cannot_add_change_or_delete(signed_in, new_loan):

@@ -9,6 +9,8 @@ import uuid
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from django.contrib.auth import get_user_model
+from django.test import Client
 from rest_framework.test import APIClient
 
 from common import events
@@ -231,3 +233,12 @@ def servicing_event(kind: type[events.ServicingEvent], **fields) -> events.Servi
     """A servicing event of loan 12 (customer 3, agent 7), still owing, with its own `fields` added."""
     owed = {"total_outstanding": "241810.73", "next_due_date": "2025-03-15", "next_due_amount": "4098.49"}
     return kind(**{"loan_id": 12, "customer_id": 3, "agent_id": 7, **owed, **fields})
+
+
+@pytest.fixture
+def operator() -> Client:
+    """An admin signed in to the Django admin (the row user_service's sign-in would mirror)."""
+    user = get_user_model().objects.create(username="admin-1", is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(user, backend="common.admin_sso.UserServiceAdminBackend")
+    return client

@@ -1,8 +1,6 @@
 """The Django admin: an operator resends failed notifications with the list's action."""
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 
 from notifications.models import Notification
 from notifications.tasks import consume_event
@@ -10,15 +8,6 @@ from tests.conftest import message, registered
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHANGELIST = "/admin/notifications/notification/"
-
-
-@pytest.fixture
-def operator() -> Client:
-    """An admin signed in to the Django admin (the row user_service's sign-in would mirror)."""
-    user = get_user_model().objects.create(username="admin-1", is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(user, backend="common.admin_sso.UserServiceAdminBackend")
-    return client
 
 
 @pytest.fixture

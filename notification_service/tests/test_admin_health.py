@@ -16,15 +16,6 @@ pytestmark = pytest.mark.django_db
 FAILED_LIST = "/admin/notifications/notification/?status__exact=failed"
 
 
-@pytest.fixture
-def operator() -> Client:
-    """An admin signed in to the Django admin (the row user_service's sign-in would mirror)."""
-    user = get_user_model().objects.create(username="admin-1", is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(user, backend="common.admin_sso.UserServiceAdminBackend")
-    return client
-
-
 def notifications(count: int, **fields) -> None:
     Notification.objects.bulk_create(
         Notification(user_id=3, channel="email", kind="loan.approved", subject="s", body="b", **fields)

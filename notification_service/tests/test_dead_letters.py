@@ -4,9 +4,7 @@ import io
 import uuid
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.test import Client
 
 from notifications import services, tasks
 from notifications.models import DeadLetter, Notification
@@ -15,15 +13,6 @@ from tests.conftest import message, registered
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHANGELIST = "/admin/notifications/deadletter/"
-
-
-@pytest.fixture
-def operator() -> Client:
-    """An admin signed in to the Django admin (the row user_service's sign-in would mirror)."""
-    user = get_user_model().objects.create(username="admin-1", is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(user, backend="common.admin_sso.UserServiceAdminBackend")
-    return client
 
 
 def outage_letter(event: dict) -> DeadLetter:
