@@ -38,11 +38,11 @@ class SecondFactorModelBackend(ModelBackend):
             failed = {"outcome": "failure", "reason": "not_staff", "details": ADMIN_SITE}
             record("login.failed", request=request, **failed, **subject)
             return None
-        if factors.must_enrol(user):
-            refuse(request, Refusal.ENROLMENT_REQUIRED)
-            record("login.failed", request=request, outcome="failure", reason="mfa_not_set_up", **subject)
-            return None
         if not factors.has_factor(user):
+            if factors.role_needs_factor(user):
+                refuse(request, Refusal.ENROLMENT_REQUIRED)
+                record("login.failed", request=request, outcome="failure", reason="mfa_not_set_up", **subject)
+                return None
             record("login.succeeded", request=request, actor_id=user.id, details=ADMIN_SITE, **subject)
             return user
         if not otp_code:

@@ -36,9 +36,13 @@ def has_factor(user: User) -> bool:
     return TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
 
 
+def role_needs_factor(user: User) -> bool:
+    return user.role in settings.MFA_REQUIRED_ROLES
+
+
 def must_enrol(user: User) -> bool:
     """Whether this user may sign in only to set up a second factor (their role needs one, they have none)."""
-    return user.role in settings.MFA_REQUIRED_ROLES and not has_factor(user)
+    return role_needs_factor(user) and not has_factor(user)
 
 
 def start_enrolment(user: User) -> dict[str, str]:

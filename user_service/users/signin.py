@@ -63,7 +63,7 @@ def sign_in(*, email: str, password: str, request=None) -> dict:
     user = check_password(email=email, password=password, request=request)
     if factors.has_factor(user):
         return {"mfa_required": True, "methods": METHODS, **_new_challenge(user, ChallengeKind.VERIFY, request)}
-    if factors.must_enrol(user):
+    if factors.role_needs_factor(user):  # and has none (above): must_enrol without asking twice
         return {"mfa_enrolment_required": True, **_new_challenge(user, ChallengeKind.ENROL, request)}
     with transaction.atomic():
         return complete_sign_in(user, request=request)
