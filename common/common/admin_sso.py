@@ -128,7 +128,7 @@ class Refusal(enum.Enum):
 REFUSAL_ATTRIBUTE = "admin_sso_refusal"
 
 
-def _refuse(request, refusal: Refusal) -> None:
+def refuse(request, refusal: Refusal) -> None:
     """Tell the login form why (authenticate() itself can only say None)."""
     if request is not None:
         setattr(request, REFUSAL_ATTRIBUTE, refusal)
@@ -149,7 +149,7 @@ class UserServiceAdminBackend(BaseBackend):
             signed_in = self._sign_in(request, username, password, (otp_code or "").strip(), headers)
         except UpstreamUnavailable:
             logger.warning("admin sign-in impossible: user_service unavailable")
-            _refuse(request, Refusal.UNAVAILABLE)
+            refuse(request, Refusal.UNAVAILABLE)
             return None
         if signed_in is None:
             return None
@@ -165,13 +165,13 @@ class UserServiceAdminBackend(BaseBackend):
         )
         answer = _data(reply)
         if answer is None:
-            return _refuse(request, Refusal.THROTTLED) if reply.status == 429 else None
+            return refuse(request, Refusal.THROTTLED) if reply.status == 429 else None
         if answer.get("mfa_enrolment_required"):
-            return _refuse(request, Refusal.ENROLMENT_REQUIRED)
+            return refuse(request, Refusal.ENROLMENT_REQUIRED)
         if not answer.get("mfa_required"):
             return answer
         if not code:
-            return _refuse(request, Refusal.CODE_NEEDED)
+            return refuse(request, Refusal.CODE_NEEDED)
         return self._second_step(request, answer.get("challenge", ""), code, headers)
 
     def _second_step(self, request, challenge: str, code: str, headers) -> dict | None:
@@ -185,7 +185,7 @@ class UserServiceAdminBackend(BaseBackend):
                 _error_code(reply), Refusal.THROTTLED if reply.status == 429 else None
             )
             if refusal is not None:
-                _refuse(request, refusal)
+                refuse(request, refusal)
         return confirmed
 
     def _mirror(self, account: dict):

@@ -9,17 +9,11 @@ from __future__ import annotations
 from django.contrib.auth.backends import ModelBackend
 from django.db import transaction
 
-from common.admin_sso import REFUSAL_ATTRIBUTE, Refusal
+from common.admin_sso import Refusal, refuse
 from common.audit import record
 from users import factors
 
 ADMIN_SITE = {"channel": "admin_site"}
-
-
-def refuse(request, refusal: Refusal) -> None:
-    """Tell the login form why (authenticate() itself can only answer None)."""
-    if request is not None:
-        setattr(request, REFUSAL_ATTRIBUTE, refusal)
 
 
 class SecondFactorModelBackend(ModelBackend):
