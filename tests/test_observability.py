@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from tests.actors import approved_agent, sign_up
+from tests.deploy.test_observability_rules import alert_metric_names
 from tests.harness import wait_for
 
 
@@ -73,3 +74,14 @@ def test_openapi_document_covers_every_public_path(system):
     ):
         assert any(path.rstrip("/") == expected for path in paths), expected
     assert not any("/internal/" in path for path in paths)
+
+
+def test_every_metric_the_alerts_query_is_on_the_gateways_metrics(system):
+    system.gateway.get("/api/user/.well-known/jwks.json")  # at least one forwarded request, so its series exist
+
+    reply = system.gateway.get("/metrics", headers={"Accept": "text/plain"})
+
+    assert reply.status == 200
+    lines = [line for line in reply.body.decode().splitlines() if line and not line.startswith("#")]
+    exposed = {line.split("{")[0].split(" ")[0] for line in lines}
+    assert alert_metric_names() <= exposed, f"queried but not exposed: {sorted(alert_metric_names() - exposed)}"

@@ -1,0 +1,73 @@
+"""Prometheus' configuration and alerting rules, checked and unit-tested by promtool (Debian's `prometheus`)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+OBSERVABILITY = Path(__file__).resolve().parents[2] / "docker" / "observability"
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool not installed (Debian package prometheus; .ci/run installs it)"
+)
+
+
+def _promtool(*args: str) -> subprocess.CompletedProcess:
+    assert PROMTOOL is not None
+    return subprocess.run([PROMTOOL, *args], cwd=OBSERVABILITY, capture_output=True, text=True, timeout=60)
+
+
+@needs_promtool
+def test_the_scrape_configuration_is_valid():
+    result = _promtool("check", "config", "prometheus.yml")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_the_alerting_rules_are_valid():
+    result = _promtool("check", "rules", "alerts.yml")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_every_alert_passes_its_unit_tests():
+    result = _promtool("test", "rules", "alerts_test.yml")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_unit_test():
+    alerts = {rule["alert"] for group in _load("alerts.yml")["groups"] for rule in group["rules"] if "alert" in rule}
+    tested = {
+        case["alertname"] for test in _load("alerts_test.yml")["tests"] for case in test.get("alert_rule_test", [])
+    }
+
+    assert alerts == tested
+
+
+def test_every_alert_fires_in_some_test_and_stays_quiet_in_another():
+    cases = [case for test in _load("alerts_test.yml")["tests"] for case in test.get("alert_rule_test", [])]
+    firing = {case["alertname"] for case in cases if case.get("exp_alerts")}
+    quiet = {case["alertname"] for case in cases if not case.get("exp_alerts")}
+
+    assert firing == quiet == {case["alertname"] for case in cases}
+
+
+def alert_metric_names() -> set[str]:
+    """The metric names the alerting rules query (Prometheus' own `up` aside)."""
+    names: set[str] = set()
+    for group in _load("alerts.yml")["groups"]:
+        for rule in group["rules"]:
+            names |= set(re.findall(r"\b((?:gateway|django|celery|loan|notification|user)_[a-z_]+)\b", rule["expr"]))
+    return names
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((OBSERVABILITY / name).read_text())
