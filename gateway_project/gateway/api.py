@@ -106,6 +106,7 @@ def proxy(request: HttpRequest) -> HttpResponse:
         method=request.method or "",
         status=response.status_code,
         upstream=route.upstream if route else "none",
+        group=getattr(request, "upstream_group", ""),
         seconds=time.perf_counter() - started,
     )
     return response
@@ -128,6 +129,7 @@ def _checked_forward(request: HttpRequest, route: Route) -> HttpResponse:
             return response
         user_id = claims.user_id
         request.user_id = user_id
+        request.user_role = claims.role
     login_email = _login_email(body) if route.is_login else None
     if login_email is not None and ratelimit.email_too_long(login_email):  # before any bucket: no key to keep
         return _email_too_long()

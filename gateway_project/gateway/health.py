@@ -123,7 +123,17 @@ def service_state(upstream: Upstream) -> dict[str, Any]:
     live = [state for state in instances.values() if state["status"] == "up"]
     latencies = [state["latency_ms"] for state in live if state["latency_ms"] is not None]
     fastest = min(latencies) if latencies else None
-    return {"status": "up" if live else "down", "latency_ms": fastest, "instances": instances}
+    state: dict[str, Any] = {"status": "up" if live else "down", "latency_ms": fastest, "instances": instances}
+    if len(upstream.groups) > 1:  # weighted routing: each group's weight and whether it takes its share
+        state["groups"] = {
+            group.name: {
+                "weight": group.weight,
+                "status": "up" if any(instances[i.url]["status"] == "up" for i in group.instances) else "down",
+                "instances": [instance.url for instance in group.instances],
+            }
+            for group in upstream.groups
+        }
+    return state
 
 
 def aggregate() -> tuple[int, dict[str, Any]]:

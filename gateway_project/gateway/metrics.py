@@ -24,14 +24,14 @@ from gateway.upstreams import upstreams
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter(
     "gateway_requests_total",
-    "Requests by route, method, status and upstream",
-    ["route", "method", "status", "upstream"],
+    "Requests by route, method, status, upstream and its instance group (weighted routing)",
+    ["route", "method", "status", "upstream", "group"],
     registry=REGISTRY,
 )
 LATENCY = Histogram(
     "gateway_request_duration_seconds",
-    "Time from request to response, by route, status and upstream",
-    ["route", "status", "upstream"],
+    "Time from request to response, by route, status, upstream and instance group",
+    ["route", "status", "upstream", "group"],
     registry=REGISTRY,
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
 )
@@ -55,10 +55,10 @@ UP = Gauge(
 STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 
-def observe(*, route: str, method: str, status: int, upstream: str, seconds: float) -> None:
-    """Count one answered request and its latency."""
-    REQUESTS.labels(route, method, str(status), upstream).inc()
-    LATENCY.labels(route, str(status), upstream).observe(seconds)
+def observe(*, route: str, method: str, status: int, upstream: str, group: str, seconds: float) -> None:
+    """Count one answered request and its latency; `group` is "" when no instance was called."""
+    REQUESTS.labels(route, method, str(status), upstream, group).inc()
+    LATENCY.labels(route, str(status), upstream, group).observe(seconds)
 
 
 def is_internal(address: str, networks: list[str]) -> bool:

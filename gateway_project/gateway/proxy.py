@@ -142,6 +142,18 @@ def raw_path(request: HttpRequest) -> str:
     return raw if raw.startswith("/") else request.get_full_path()
 
 
+def routing_identity(request: HttpRequest) -> int | str:
+    """Who the client is for weighted routing: the signed-in user, else the client's address."""
+    user_id = getattr(request, "user_id", None)
+    return user_id if isinstance(user_id, int) else f"ip:{client_ip(request)}"
+
+
+def wants_canary(request: HttpRequest) -> bool:
+    """`X-Canary: always` from an admin: the newest group of every upstream; ignored from anyone else."""
+    asked = str(request.META.get("HTTP_X_CANARY", "")).strip().lower() == "always"
+    return asked and getattr(request, "user_role", None) == "admin"
+
+
 def forward(request: HttpRequest, upstream: Upstream, body: bytes) -> HttpResponse:
     """Send the request to the next available instance; 503 / 504 / 502 in the envelope when that fails.
 
@@ -154,24 +166,29 @@ def forward(request: HttpRequest, upstream: Upstream, body: bytes) -> HttpRespon
     method = request.method or "GET"
     send = partial(_send, method=method, path=raw_path(request), headers=upstream_headers(request), body=body or None)
     failure = UNAVAILABLE  # what the last failed attempt means
+    tried: set[Instance] = set()  # instances this request failed on: another is taken first, if there is one
     for attempt in range(settings.GATEWAY_MAX_RETRIES + 1):
         if attempt:
             _backoff(attempt, until)
         if time.monotonic() >= until:
             return _failure(TIMED_OUT, upstream)
-        instance = upstream.pick()
-        if instance is None:
+        picked = upstream.pick(routing_identity(request), canary=wants_canary(request), avoid=tried)
+        if picked is None:
             return _failure(UNAVAILABLE, upstream)
+        group, instance = picked
         request.upstream = f"{upstream.name} {instance.url}"
+        request.upstream_group = group.name
         try:
             answer = send(instance, until=until)
         except AttemptFailed as failed:
             if not failed.retry_safe:
                 return _failure(failed.failure, upstream)
             failure = failed.failure
+            tried.add(instance)
             continue
         last = attempt == settings.GATEWAY_MAX_RETRIES
         if answer.status in RETRY_ON_STATUS and method in IDEMPOTENT_READS and not last:
+            tried.add(instance)
             continue
         return UpstreamReply(answer)
     return _failure(failure, upstream)

@@ -19,7 +19,10 @@ def test_metrics_count_requests_by_route_status_and_upstream(gateway, stubs):
 
     text = gateway.request("GET", "/metrics").body.decode()
 
-    assert 'gateway_requests_total{method="GET",route="/api/loan/{id}",status="200",upstream="loan"}' in text
+    assert (
+        'gateway_requests_total{group="default",method="GET",route="/api/loan/{id}",status="200",upstream="loan"}'
+        in text
+    )
 
 
 def test_latency_histograms_are_by_route_status_and_upstream(gateway, stubs):
