@@ -37,6 +37,7 @@ if len(sys.argv) > 3:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: without this each reply waits for a delayed ACK
 
     def _handle(self):
         length = int(self.headers.get("Content-Length") or 0)
