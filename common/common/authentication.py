@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from rest_framework import authentication, exceptions
 
+from common import scopes
 from common.tokens import Claims, InvalidToken, KeySet, TokenVerifier
 
 
@@ -76,6 +77,7 @@ class ServiceJWTAuthentication(authentication.BaseAuthentication):
             claims = get_verifier().verify(token, expected_type="access")
         except InvalidToken as exc:
             raise exceptions.AuthenticationFailed(exc.reason) from exc
+        scopes.check_request(request, claims.raw)  # a token minted for an API key: its scopes, else 403
         return TokenUser(id=claims.user_id, role=claims.role, is_approved=claims.is_approved, claims=claims), claims
 
     def authenticate_header(self, request) -> str:

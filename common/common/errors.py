@@ -29,6 +29,8 @@ class ErrorCode(StrEnum):
     PERMISSION_DENIED = "permission_denied"
     AGENT_NOT_APPROVED = "agent_not_approved"
     AGENT_REJECTED = "agent_rejected"
+    INSUFFICIENT_SCOPE = "insufficient_scope"  # an API key without the scope the endpoint needs
+    INVALID_API_KEY = "invalid_api_key"  # unknown, revoked or expired X-API-Key
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     NOT_ACCEPTABLE = "not_acceptable"

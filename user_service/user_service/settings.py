@@ -123,6 +123,13 @@ MFA_ISSUER = env_str("MFA_ISSUER", "Loan Management System")  # the name authent
 # factor sealed with the old key stops working, and each user's factor must then be reset by an admin.
 MFA_ENCRYPTION_KEY = env_secret("MFA_ENCRYPTION_KEY", "dev-only-mfa-encryption-key")
 
+# --- API keys for client applications (users.api_keys) ---------------------------
+# Keys the hash of every API key's secret: the database alone cannot check a guess. Changing it
+# invalidates every key (each must be rotated).
+API_KEY_HASH_KEY = env_secret("API_KEY_HASH_KEY", "dev-only-api-key-hash-key")
+API_KEY_TOKEN_SECONDS = env_int("API_KEY_TOKEN_SECONDS", 300)  # lifetime of the token minted for a key
+API_KEY_DEFAULT_RATE_LIMIT = env_int("API_KEY_DEFAULT_RATE_LIMIT", 120)  # requests a minute, unless set per key
+
 # --- API ----------------------------------------------------------------------
 # Only this many proxies in front of the service are trusted for X-Forwarded-For (the gateway: 1).
 NUM_PROXIES = env_int("NUM_PROXIES", 1)

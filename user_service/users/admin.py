@@ -6,13 +6,15 @@ would skip what the services do with them (deleted_at, token revocation, events)
 
 from collections.abc import Callable
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Exists, OuterRef
 
+from common import scopes as api_scopes
 from common.errors import DomainError
-from users import factors, services
-from users.models import TotpDevice, User
+from users import api_keys, factors, services
+from users.models import ApiKey, TotpDevice, User
 
 STATE_FIELDS = ["role", "approval", "is_active", "is_staff", "is_superuser"]
 
@@ -112,3 +114,74 @@ class UserAdmin(DjangoUserAdmin):
         self.message_user(request, f"{done} user(s) {verb}.", messages.SUCCESS)
         for reason, count in refused.items():
             self.message_user(request, f"{count} skipped: {reason}", messages.WARNING)
+
+
+class ApiKeyForm(forms.ModelForm):
+    """A new key: what it is for, who it acts as, what it may do. Nothing of a key changes afterwards."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, scope) for scope in api_scopes.ALL], widget=forms.CheckboxSelectMultiple
+    )
+    rate_limit = forms.IntegerField(min_value=1, max_value=100_000, required=False, help_text="Requests a minute.")
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "owner", "scopes", "rate_limit", "expires_at"]
+
+    def clean_owner(self):
+        owner = self.cleaned_data["owner"]
+        if (refusal := api_keys.owner_refusal(owner)) is not None:
+            raise forms.ValidationError(refusal)
+        return owner
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """API keys: made here or by the API; the secret is shown once, in the message after saving."""
+
+    form = ApiKeyForm
+    list_display = ["name", "prefix", "owner", "scope_list", "rate_limit", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
+    search_fields = ["name", "prefix", "owner__email"]
+    raw_id_fields = ["owner"]
+    actions = ["revoke_keys", "rotate_keys"]
+    readonly = [
+        "name", "owner", "prefix", "scopes", "rate_limit", "expires_at", "created_at", "created_by",
+        "last_used_at", "revoked_at", "revoked_by", "replaced_by",
+    ]  # fmt: skip
+
+    @admin.display(description="scopes")
+    def scope_list(self, api_key: ApiKey) -> str:
+        return ", ".join(api_key.scopes)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly if obj is not None else []
+
+    def get_fields(self, request, obj=None):
+        return self.readonly if obj is not None else ApiKeyForm.Meta.fields
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoke instead: the row stays for the audit trail
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return
+        data = form.cleaned_data
+        made = api_keys.create(
+            name=data["name"], owner_id=data["owner"].id, scopes=list(data["scopes"]), admin_id=request.user.id,
+            expires_at=data.get("expires_at"), rate_limit=data.get("rate_limit"), request=request,
+        )  # fmt: skip
+        obj.pk, obj.prefix = made.api_key.pk, made.api_key.prefix
+        self.message_user(request, f"The key, shown only now: {made.key}", messages.WARNING)
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke_keys(self, request, queryset):
+        for api_key_id in queryset.values_list("id", flat=True):
+            api_keys.revoke(api_key_id=api_key_id, admin_id=request.user.id, request=request)
+        self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
+
+    @admin.action(description="Rotate the selected keys (new secrets, the old ones revoked)")
+    def rotate_keys(self, request, queryset):
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            made = api_keys.rotate(api_key_id=api_key.id, admin_id=request.user.id, request=request)
+            self.message_user(request, f"{api_key.name}, shown only now: {made.key}", messages.WARNING)

@@ -23,6 +23,8 @@ class UserErrorCode(StrEnum):
     MFA_NOT_STARTED = "mfa_not_started"
     SESSION_NOT_FOUND = "session_not_found"
     CANNOT_RESET_OWN_FACTOR = "cannot_reset_own_factor"
+    API_KEY_NOT_FOUND = "api_key_not_found"
+    API_KEY_REVOKED = "api_key_revoked"
 
 
 class EmailTaken(DomainError):
@@ -149,3 +151,23 @@ class CannotResetOwnFactor(DomainError):
     status_code = 409
     code = UserErrorCode.CANNOT_RESET_OWN_FACTOR
     default_message = "An admin turns their own second factor off with the password and a code (mfa/totp/disable)."
+
+
+class ApiKeyNotFound(DomainError):
+    status_code = 404
+    code = UserErrorCode.API_KEY_NOT_FOUND
+    default_message = "No such API key."
+
+
+class ApiKeyRevoked(DomainError):
+    status_code = 409
+    code = UserErrorCode.API_KEY_REVOKED
+    default_message = "This API key is revoked; create a new one."
+
+
+class InvalidApiKey(DomainError):
+    """One answer for an unknown, wrong, revoked or expired key, or one whose owner can no longer act."""
+
+    status_code = 401
+    code = ErrorCode.INVALID_API_KEY
+    default_message = "The API key is invalid, revoked or expired."

@@ -192,3 +192,39 @@ class UserSession(models.Model):
     @property
     def is_active(self) -> bool:
         return self.ended_at is None
+
+
+class ApiKey(models.Model):
+    """A client application's credential (docs/API.md, "API keys"): scopes, expiry, its own rate limit.
+
+    The key is `lms_<prefix>_<secret>`, shown once when it is made. Only the prefix (to find the row)
+    and a keyed hash of the secret are stored (users.api_keys). A revoked key stays, with who and when.
+    """
+
+    name = models.CharField(max_length=100, help_text="What the key is for, e.g. the partner's system.")
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="api_keys", help_text="Who it acts as.")
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    digest = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(default=list)
+    rate_limit = models.PositiveIntegerField(help_text="Requests a minute through the gateway.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, help_text="Last exchanged for a token.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    replaced_by = models.OneToOneField(
+        "self", on_delete=models.PROTECT, related_name="replaces", null=True, blank=True, editable=False
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["-created_at", "-id"], name="users_api_key_newest")]
+        constraints = [models.CheckConstraint(condition=models.Q(rate_limit__gt=0), name="users_api_key_rate_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.name} (lms_{self.prefix}_…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

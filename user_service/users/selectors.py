@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from users.errors import UserNotFound
-from users.models import Approval, Role, User
+from users.errors import ApiKeyNotFound, UserNotFound
+from users.models import ApiKey, Approval, Role, User
 
 
 def _search(queryset: QuerySet[User], search: str) -> QuerySet[User]:
@@ -49,3 +49,20 @@ def get_user(user_id: int) -> User:
 def find_user_by_email(email: str) -> User | None:
     """The user with this email (case-insensitive), active or not; None if there is none."""
     return User.objects.with_email(email)
+
+
+def list_api_keys(*, owner_id: int | None = None, revoked: bool | None = None) -> QuerySet[ApiKey]:
+    """API keys, newest first; by owner, and revoked or not."""
+    keys = ApiKey.objects.all()
+    if owner_id is not None:
+        keys = keys.filter(owner_id=owner_id)
+    if revoked is not None:
+        keys = keys.filter(revoked_at__isnull=not revoked)
+    return keys
+
+
+def get_api_key(api_key_id: int) -> ApiKey:
+    api_key = ApiKey.objects.filter(pk=api_key_id).first()
+    if api_key is None:
+        raise ApiKeyNotFound()
+    return api_key

@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
+from common import scopes
 from common.api import ok, validated
 from common.permissions import ADMIN, IsAdminOrApprovedAgent
 from common.tables import FORMATS, CsvOrJsonMixin
@@ -117,6 +118,7 @@ def _portfolio_row(agent, report: dict, figures: dict) -> list:
 
 
 class PortfolioView(CsvOrJsonMixin, APIView):
+    required_scopes = {"GET": scopes.LOANS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAdminOrApprovedAgent]
 
     @extend_schema(
@@ -140,6 +142,7 @@ class PortfolioView(CsvOrJsonMixin, APIView):
 
 
 class CollectionsView(CsvOrJsonMixin, APIView):
+    required_scopes = {"GET": scopes.LOANS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAdminOrApprovedAgent]
 
     @extend_schema(

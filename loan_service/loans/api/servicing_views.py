@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.views import APIView
 
+from common import scopes
 from common.api import accepted, created, ok, validated
 from common.pagination import PageOutput, PageParams, paginate
 from common.permissions import IsAdmin, IsAdminApprovedAgentOrCustomer, IsAdminOrApprovedAgent
@@ -97,6 +98,7 @@ def _transaction_reply(tx: LoanTransaction, loan) -> dict:
 
 
 class DisburseLoanView(APIView):
+    required_scopes = {"POST": scopes.LOANS_DECIDE}  # what an API key needs (common.scopes)
     permission_classes = [IsAdmin]
     idempotency = "required"
 
@@ -112,6 +114,7 @@ class DisburseLoanView(APIView):
 
 
 class CancelLoanView(APIView):
+    required_scopes = {"POST": scopes.LOANS_DECIDE}  # what an API key needs (common.scopes)
     permission_classes = [IsAdmin]
 
     @extend_schema_serializer(component_name="CancelLoanInput")
@@ -125,6 +128,7 @@ class CancelLoanView(APIView):
 
 
 class WriteOffLoanView(APIView):
+    required_scopes = {"POST": scopes.LOANS_DECIDE}  # what an API key needs (common.scopes)
     permission_classes = [IsAdmin]
 
     @extend_schema(request=NoteInput, responses={200: LoanOutput})
@@ -136,6 +140,8 @@ class WriteOffLoanView(APIView):
 
 
 class RepaymentsView(APIView):
+    # what an API key needs (common.scopes)
+    required_scopes = {"GET": scopes.LOANS_READ, "POST": scopes.REPAYMENTS_WRITE}
     idempotency = "required"
 
     def get_permissions(self):
@@ -162,6 +168,7 @@ class RepaymentsView(APIView):
 
 
 class TransactionsView(APIView):
+    required_scopes = {"GET": scopes.LOANS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAdminApprovedAgentOrCustomer]
 
     @extend_schema(parameters=[PageParams], responses={200: TransactionPageOutput})
@@ -172,6 +179,7 @@ class TransactionsView(APIView):
 
 
 class ReverseTransactionView(APIView):
+    required_scopes = {"POST": scopes.LOANS_DECIDE}  # what an API key needs (common.scopes)
     permission_classes = [IsAdmin]
 
     @extend_schema(request=NoteInput, responses={201: TransactionReply})
@@ -184,6 +192,7 @@ class ReverseTransactionView(APIView):
 
 
 class InstalmentsView(APIView):
+    required_scopes = {"GET": scopes.LOANS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAdminApprovedAgentOrCustomer]
 
     @extend_schema_serializer(component_name="InstalmentRow")
@@ -212,6 +221,7 @@ class InstalmentsView(APIView):
 
 
 class PayoffView(APIView):
+    required_scopes = {"GET": scopes.LOANS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAdminApprovedAgentOrCustomer]
 
     class FilterSerializer(serializers.Serializer):
@@ -264,6 +274,7 @@ def _pdf(statement: Statement) -> FileResponse:
 
 
 class StatementsView(APIView):
+    required_scopes = {"POST": scopes.LOANS_WRITE}  # what an API key needs (common.scopes)
     permission_classes = [IsAdminApprovedAgentOrCustomer]
 
     @extend_schema(request=None, responses={202: StatementOutput})
@@ -275,6 +286,7 @@ class StatementsView(APIView):
 
 
 class StatementView(_JsonErrors, APIView):
+    required_scopes = {"GET": scopes.LOANS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAdminApprovedAgentOrCustomer]
 
     @extend_schema(
@@ -290,6 +302,7 @@ class StatementView(_JsonErrors, APIView):
 
 
 class StatementPdfView(_JsonErrors, APIView):
+    required_scopes = {"GET": scopes.LOANS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAdminApprovedAgentOrCustomer]
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY)})

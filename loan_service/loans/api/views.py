@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
+from common import scopes
 from common.api import MAX_ID, created, ok, validated
 from common.errors import InvalidInput
 from common.pagination import PageParams, paginate
@@ -45,6 +46,7 @@ HISTORY_CHANGES = [
 
 
 class CreateLoanView(APIView):
+    required_scopes = {"POST": scopes.LOANS_WRITE}  # what an API key needs (common.scopes)
     permission_classes = [IsApprovedAgent]
 
     @extend_schema_serializer(component_name="CreateLoanInput")
@@ -61,6 +63,7 @@ class CreateLoanView(APIView):
 
 
 class DecideLoanView(APIView):
+    required_scopes = {"PUT": scopes.LOANS_DECIDE}  # what an API key needs (common.scopes)
     permission_classes = [IsAdmin]
 
     @extend_schema_serializer(component_name="DecideLoanInput")
@@ -76,6 +79,7 @@ class DecideLoanView(APIView):
 
 
 class EditLoanView(APIView):
+    required_scopes = {"PUT": scopes.LOANS_WRITE}  # what an API key needs (common.scopes)
     permission_classes = [IsAdminOrApprovedAgent]  # an agent only their own loans (services.edit_loan)
 
     @extend_schema_serializer(component_name="EditLoanInput")
@@ -95,6 +99,7 @@ class EditLoanView(APIView):
 
 
 class ListLoansView(APIView):
+    required_scopes = {"GET": scopes.LOANS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAdminOrApprovedAgent]
 
     class FilterSerializer(serializers.Serializer):
@@ -114,6 +119,7 @@ class ListLoansView(APIView):
 
 
 class ListCustomerLoansView(APIView):
+    required_scopes = {"GET": scopes.LOANS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsCustomer]
 
     class FilterSerializer(serializers.Serializer):
@@ -129,6 +135,7 @@ class ListCustomerLoansView(APIView):
 
 
 class LoanDetailView(APIView):
+    required_scopes = {"GET": scopes.LOANS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAdminApprovedAgentOrCustomer]
 
     @extend_schema(responses={200: LoanOutput})
@@ -137,6 +144,7 @@ class LoanDetailView(APIView):
 
 
 class LoanScheduleView(APIView):
+    required_scopes = {"GET": scopes.LOANS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAdminApprovedAgentOrCustomer]
 
     @extend_schema(responses={200: InstalmentOutput(many=True)})
@@ -146,6 +154,7 @@ class LoanScheduleView(APIView):
 
 
 class LoanHistoryView(APIView):
+    required_scopes = {"GET": scopes.LOANS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAdminOrApprovedAgent]
 
     @extend_schema_serializer(component_name="LoanHistoryEntry")
@@ -163,6 +172,7 @@ class LoanHistoryView(APIView):
 
 
 class QuoteView(APIView):
+    required_scopes = {"POST": scopes.LOANS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAuthenticated]
 
     @extend_schema_serializer(component_name="QuoteInput")

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
+from common import scopes
 from common.api import MAX_ID, accepted, ok, validated
 from common.correlation import get_correlation_id
 from common.pagination import PageOutput, PageParams, paginate
@@ -43,6 +44,7 @@ class NotificationPageOutput(PageOutput):
 
 
 class InboxView(APIView):
+    required_scopes = {"GET": scopes.NOTIFICATIONS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAuthenticated]
 
     class FilterSerializer(serializers.Serializer):
@@ -57,6 +59,7 @@ class InboxView(APIView):
 
 
 class NotificationDetailView(APIView):
+    required_scopes = {"GET": scopes.NOTIFICATIONS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAuthenticated]
 
     def get(self, request, notification_id: int):
@@ -64,6 +67,7 @@ class NotificationDetailView(APIView):
 
 
 class MarkReadView(APIView):
+    required_scopes = {"POST": scopes.NOTIFICATIONS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAuthenticated]
 
     def post(self, request, notification_id: int):
@@ -89,6 +93,7 @@ def _user_id() -> serializers.IntegerField:
 
 
 class SendView(APIView):
+    required_scopes = {"POST": scopes.NOTIFICATIONS_SEND}  # what an API key needs (common.scopes)
     permission_classes = [IsAdmin]
 
     class InputSerializer(MessageInput):
@@ -103,6 +108,7 @@ class SendView(APIView):
 
 
 class SendBatchView(APIView):
+    required_scopes = {"POST": scopes.NOTIFICATIONS_SEND}  # what an API key needs (common.scopes)
     permission_classes = [IsAdmin]
 
     class InputSerializer(MessageInput):

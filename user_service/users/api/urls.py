@@ -1,5 +1,6 @@
 from common.api import both_slashes
 from common.audit.views import AuditListView
+from users.api import api_key_views as keys
 from users.api import views
 from users.api.internal import InternalUserView
 
@@ -26,8 +27,12 @@ public_urlpatterns = [
     *both_slashes("sessions", views.SessionsView.as_view(), "sessions"),
     *both_slashes("sessions/<uuid:session_id>", views.SessionDetailView.as_view(), "session-detail"),
     *both_slashes("audit", AuditListView.as_view(), "audit"),
+    *both_slashes("api-keys", keys.ApiKeysView.as_view(), "api-keys"),
+    *both_slashes("api-keys/<int:api_key_id>", keys.ApiKeyDetailView.as_view(), "api-key"),
+    *both_slashes("api-keys/<int:api_key_id>/rotate", keys.RotateApiKeyView.as_view(), "api-key-rotate"),
 ]
 
 internal_urlpatterns = [
     *both_slashes("users/<int:user_id>", InternalUserView.as_view(), "internal-user"),
+    *both_slashes("api-keys/exchange", keys.ExchangeApiKeyView.as_view(), "internal-api-key-exchange"),
 ]
