@@ -117,6 +117,8 @@ def system(tmp_path_factory, smtp, broker) -> System:
         "ADMIN_ACCOUNT_RECHECK_SECONDS": "2",
         "GATEWAY_READ_TIMEOUT": "8",
         "GATEWAY_DEADLINE": "10",
+        # A revoked API key stops at the gateway within this (production: 30 s), so its test waits 2 s.
+        "GATEWAY_API_KEY_CACHE_SECONDS": "2",
     }
     if broker is not None:
         extra_env["CELERY_BROKER_URL"] = broker.url

@@ -6,7 +6,7 @@ Ninja's resolution, parameter model and response wrapping were about a tenth
 of the CPU of a proxied request (README, "Performance").
 
 Order of the checks on a proxied request, each refusing before any upstream is called:
-method (405), route (404, /internal/ never), body size (413), token (401), a login's email longer than
+method (405), route (404, /internal/ never), body size (413), token or API key (401), a login's email longer than
 254 characters (400, before any rate-limit bucket is kept for it), rate limits (429).
 """
 
@@ -23,7 +23,8 @@ from ninja import NinjaAPI
 from ninja.openapi.schema import OpenAPISchema
 
 from common.errors import ErrorCode, error_body, json_error
-from gateway import edge_auth, metrics, openapi, ratelimit
+from common.tokens import Claims
+from gateway import api_keys, edge_auth, metrics, openapi, ratelimit
 from gateway import health as gateway_health
 from gateway.body_deadline import body_deadline
 from gateway.envelope import GatewayErrorCode
@@ -101,6 +102,8 @@ def proxy(request: HttpRequest) -> HttpResponse:
         response = _checked_forward(request, route)
     else:  # unknown prefix, /internal/, or a disguised path
         response = json_error(404, ErrorCode.NOT_FOUND, "Not found.")
+    if (key_name := getattr(request, "api_key_name", None)) is not None:
+        metrics.API_KEY_REQUESTS.labels(key_name, str(response.status_code)).inc()
     metrics.observe(
         route=metric_route(route.path) if route else OTHER_ROUTE,
         method=request.method or "",
@@ -119,21 +122,22 @@ def _checked_forward(request: HttpRequest, route: Route) -> HttpResponse:
         return _body_too_slow()
     if body is None:
         return json_error(413, ErrorCode.PAYLOAD_TOO_LARGE, "The request body is too large.")
-    user_id = None
+    user_id, grant = None, None
     if not route.public:
         try:
-            claims = edge_auth.claims_of(request.META.get("HTTP_AUTHORIZATION", ""))
-        except edge_auth.Unauthenticated as exc:
-            response = json_error(401, ErrorCode.NOT_AUTHENTICATED, str(exc))
-            response["WWW-Authenticate"] = 'Bearer realm="api"'
-            return response
+            claims, grant = _caller(request)
+        except _Refused as refused:
+            return refused.response
         user_id = claims.user_id
         request.user_id = user_id
         request.user_role = claims.role
     login_email = _login_email(body) if route.is_login else None
     if login_email is not None and ratelimit.email_too_long(login_email):  # before any bucket: no key to keep
         return _email_too_long()
-    limit, verdict = ratelimit.check(client_ip=client_ip(request), user_id=user_id, login_email=login_email)
+    key_limit = (grant.key_id, grant.rate_limit) if grant is not None else None
+    limit, verdict = ratelimit.check(
+        client_ip=client_ip(request), user_id=user_id, login_email=login_email, api_key=key_limit
+    )
     if not verdict.allowed:
         metrics.RATE_LIMITED.labels(limit).inc()
         response = json_error(429, ErrorCode.RATE_LIMITED, "Too many requests. Slow down and retry later.")
@@ -142,6 +146,45 @@ def _checked_forward(request: HttpRequest, route: Route) -> HttpResponse:
     if not _refused_by_upstream(response):  # a service's own 429 reaches the client with its own counts
         for name, value in verdict.headers().items():
             response[name] = value
+    return response
+
+
+class _Refused(Exception):
+    """The caller's credentials are refused: `response` says why."""
+
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+def _caller(request: HttpRequest) -> tuple[Claims, api_keys.Grant | None]:
+    """Who calls: a bearer token's claims, or an API key's (with its grant, whose token is forwarded)."""
+    authorization = request.META.get("HTTP_AUTHORIZATION", "")
+    key = request.META.get("HTTP_X_API_KEY", "")
+    if not key:
+        try:
+            return edge_auth.claims_of(authorization), None
+        except edge_auth.Unauthenticated as exc:
+            raise _Refused(_unauthenticated(ErrorCode.NOT_AUTHENTICATED, str(exc))) from exc
+    if authorization:
+        message = "Send either an Authorization bearer token or an X-API-Key, not both."
+        raise _Refused(json_error(400, ErrorCode.VALIDATION_ERROR, message))
+    try:
+        grant = api_keys.grant_for(key)
+    except api_keys.InvalidApiKey:
+        raise _Refused(
+            _unauthenticated(ErrorCode.INVALID_API_KEY, "The API key is invalid, revoked or expired.")
+        ) from None
+    except api_keys.KeyCheckUnavailable:
+        message = "API keys cannot be checked right now. Retry shortly."
+        raise _Refused(json_error(503, ErrorCode.SERVICE_UNAVAILABLE, message)) from None
+    request.forward_authorization = f"Bearer {grant.token}"
+    request.api_key_id, request.api_key_name = grant.key_id, grant.name
+    return grant.claims, grant
+
+
+def _unauthenticated(code: str, message: str) -> HttpResponse:
+    response = json_error(401, code, message)
+    response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response
 
 

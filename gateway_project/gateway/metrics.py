@@ -38,6 +38,12 @@ LATENCY = Histogram(
 RATE_LIMITED = Counter(
     "gateway_rate_limited_total", "Requests refused with 429, by limit", ["limit"], registry=REGISTRY
 )
+API_KEY_REQUESTS = Counter(
+    "gateway_api_key_requests_total",
+    "Requests made with an API key, by the key's name and the answer's status",
+    ["key", "status"],
+    registry=REGISTRY,
+)
 BREAKER = Gauge(
     "gateway_breaker_state",
     "Circuit breaker per instance: 0 closed, 1 half-open, 2 open",

@@ -39,6 +39,7 @@ NOT_FORWARDED = HOP_BY_HOP | {
     "host",
     "content-length",
     "x-service-key",
+    "x-api-key",  # exchanged at the edge for a token (gateway.api_keys): no service ever sees a key
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-forwarded-host",
@@ -133,6 +134,8 @@ def upstream_headers(request: HttpRequest) -> dict[str, str]:
     headers["X-Forwarded-Proto"] = forwarded_proto(request)
     headers["X-Forwarded-Host"] = request.get_host()
     headers[CORRELATION_HEADER] = get_correlation_id()
+    if (authorization := getattr(request, "forward_authorization", None)) is not None:
+        headers["Authorization"] = authorization  # the token minted for the client's API key
     return headers
 
 
@@ -143,7 +146,9 @@ def raw_path(request: HttpRequest) -> str:
 
 
 def routing_identity(request: HttpRequest) -> int | str:
-    """Who the client is for weighted routing: the signed-in user, else the client's address."""
+    """Who the client is for weighted routing: its API key, else the signed-in user, else its address."""
+    if (key_id := getattr(request, "api_key_id", None)) is not None:
+        return f"key:{key_id}"
     user_id = getattr(request, "user_id", None)
     return user_id if isinstance(user_id, int) else f"ip:{client_ip(request)}"
 

@@ -1,4 +1,4 @@
-"""Token buckets per client IP, per user and per login (IP and email); in Redis when REDIS_URL is set.
+"""Token buckets per client IP, per user or API key, and per login (IP and email); in Redis when REDIS_URL is set.
 
 A bucket holds `capacity` tokens and refills `capacity` per minute; a request
 takes one from every bucket it counts against. With Redis, every gateway
@@ -154,10 +154,18 @@ def email_key(email: str) -> str:
     return hashlib.sha256(normalised_email(email).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def check(*, client_ip: str, user_id: int | None, login_email: str | None) -> tuple[str, Verdict]:
-    """Take a token from every bucket this request counts against; the tightest verdict and its name."""
+def check(
+    *, client_ip: str, user_id: int | None, login_email: str | None, api_key: tuple[int, int] | None = None
+) -> tuple[str, Verdict]:
+    """Take a token from every bucket this request counts against; the tightest verdict and its name.
+
+    `api_key`: (id, its own limit a minute) for a request made with an API key, whose bucket stands in for
+    the owner's per-user one (a key's traffic does not eat into its owner's own, nor the other way round).
+    """
     checks = [("ip", f"ip:{client_ip}", settings.RATE_LIMIT_PER_IP)]
-    if user_id is not None:
+    if api_key is not None:
+        checks.append(("api_key", f"key:{api_key[0]}", api_key[1]))
+    elif user_id is not None:
         checks.append(("user", f"user:{user_id}", settings.RATE_LIMIT_PER_USER))
     if login_email is not None:
         checks.append(("login", f"login:{client_ip}:{email_key(login_email)}", settings.RATE_LIMIT_LOGIN))

@@ -46,6 +46,9 @@ ROUTE_TEMPLATES = (
             "sessions",
             "sessions/{id}",
             "audit",
+            "api-keys",
+            "api-keys/{id}",
+            "api-keys/{id}/rotate",
         )
     ),
     *(

@@ -58,6 +58,11 @@ JWT_JWKS_URL = env_str("JWT_JWKS_URL", "http://127.0.0.1:8001/api/user/.well-kno
 JWT_JWKS_REFRESH_COOLDOWN = env_float("JWT_JWKS_REFRESH_COOLDOWN", 30.0)  # at most one JWKS fetch per this long
 GATEWAY_TOKEN_CACHE_SIZE = env_int("GATEWAY_TOKEN_CACHE_SIZE", 10_000)  # verified tokens kept per process (0: off)
 GATEWAY_TOKEN_CACHE_SECONDS = env_float("GATEWAY_TOKEN_CACHE_SECONDS", 60.0)  # at most this long, never past `exp`
+# X-API-Key: a key's token from user_service is kept this long per process, so a revoked key works at most
+# this much longer (never past the token's expiry); a refused key is refused from memory for the second one.
+GATEWAY_API_KEY_CACHE_SECONDS = env_float("GATEWAY_API_KEY_CACHE_SECONDS", 30.0)
+GATEWAY_API_KEY_REFUSED_SECONDS = env_float("GATEWAY_API_KEY_REFUSED_SECONDS", 5.0)
+GATEWAY_API_KEY_CACHE_SIZE = env_int("GATEWAY_API_KEY_CACHE_SIZE", 1_000)  # keys remembered per process
 JWT_ISSUER = env_str("JWT_ISSUER", "lms-user-service")  # `iss` every token must carry
 JWT_AUDIENCE = env_str("JWT_AUDIENCE", "lms")  # `aud` every token must carry
 
@@ -74,7 +79,7 @@ NUM_PROXIES = env_int("NUM_PROXIES", 0)  # trusted proxies in front of the gatew
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])  # browser origins allowed to call the API
 CORS_ALLOW_CREDENTIALS = False  # tokens travel in the Authorization header, never in cookies
 # A browser may send its own correlation id, and an Idempotency-Key on writes.
-CORS_ALLOW_HEADERS = (*default_headers, "x-correlation-id", "idempotency-key")
+CORS_ALLOW_HEADERS = (*default_headers, "x-correlation-id", "idempotency-key", "x-api-key")
 CORS_EXPOSE_HEADERS = [
     "X-Correlation-ID",
     "Retry-After",

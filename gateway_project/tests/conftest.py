@@ -94,6 +94,7 @@ class Stub:
             str(self.port),
             str(self.log),
             str(test_keys.public_path),
+            str(test_keys.private_path),  # to mint the tokens of API keys, as user_service does
         ]
         self.process = subprocess.Popen(argv, start_new_session=True, env={**os.environ, "PYTHONPATH": str(PROJECT)})
         wait_until_up(f"{self.url}/health", self.process)
@@ -109,6 +110,10 @@ class Stub:
 
     def forget(self) -> None:
         self.log.unlink(missing_ok=True)
+
+    def accept_keys(self, keys: dict[str, dict]) -> None:
+        """From now on, exchange exactly these API keys (key -> id, name, rate_limit, scope, user_id, role)."""
+        self.log.with_suffix(".keys").write_text(json.dumps(keys))
 
     def slow_health(self, seconds: float) -> None:
         """From now on, answer GET /health after `seconds`."""

@@ -1,6 +1,6 @@
 """A stand-in service for the gateway's tests, run as its own process: echoes what it received.
 
-    python upstream_stub.py PORT LOG_FILE [PUBLIC_KEY_PEM]
+    python upstream_stub.py PORT LOG_FILE [PUBLIC_KEY_PEM PRIVATE_KEY_PEM]
 
 GET /health answers 200 (after the seconds written in LOG_FILE with the suffix
 .health-delay, if that file exists); paths containing /hang/ never answer in time;
@@ -15,7 +15,10 @@ user_service's login throttle); /garbage/ answers no HTTP at all;
 a chunked body (no Content-Length); /hop/ with
 hop-by-hop headers; the JWKS path serves the given public key; /openapi.json
 serves a small schema named after LOG_FILE's stem (one public path, one
-/internal/ path); everything else echoes method, path, headers and body as JSON.
+/internal/ path); POST /internal/api-keys/exchange answers the X-API-Key listed
+in LOG_FILE with the suffix .keys (JSON: key -> id, name, rate_limit, scope,
+user_id, role) with a token minted by the test keys, as user_service does, and
+any other key 401 `invalid_api_key`; everything else echoes method, path, headers and body as JSON.
 Every request is appended to LOG_FILE as one JSON line; GET /health to
 LOG_FILE with the suffix .health.
 """
@@ -76,6 +79,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(503, envelope("service_unavailable", "A service this request needs is unavailable."))
         if "/throttled/" in self.path:
             return self._reply(429, envelope("rate_limited", "Slow down."), extra=THROTTLED_HEADERS)
+        if self.path == "/internal/api-keys/exchange":
+            return self._exchange()
         if self.path.startswith("/openapi.json"):
             return self._reply(200, openapi_document())
         if self.path.startswith("/api/user/.well-known/jwks.json") and JWKS is not None:
@@ -83,6 +88,28 @@ class Handler(BaseHTTPRequestHandler):
         return self._reply(200, {"success": True, "data": record}, extra={"X-Upstream-Port": str(PORT)})
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+    def _exchange(self):
+        keys_file = LOG.with_suffix(".keys")
+        keys = json.loads(keys_file.read_text()) if keys_file.exists() else {}
+        known = keys.get(self.headers.get("X-API-Key", ""))
+        if known is None:
+            return self._reply(401, envelope("invalid_api_key", "The API key is invalid, revoked or expired."))
+        from common.testing import TestKeys
+
+        signer = TestKeys()
+        signer.__dict__["_paths"] = (Path(sys.argv[4]), Path(sys.argv[3]))  # the test process's key pair
+        token = signer.mint(
+            user_id=known["user_id"], role=known["role"], api_key_id=known["id"], scope=known["scope"], lifetime=300
+        )
+        grant = {
+            "id": known["id"],
+            "name": known["name"],
+            "owner_id": known["user_id"],
+            "scopes": known["scope"].split(),
+        }
+        data = {"access": token, "expires_in": 300, "api_key": {**grant, "rate_limit": known["rate_limit"]}}
+        return self._reply(200, {"success": True, "data": data})
 
     def _reply(self, status, body, extra=None):
         data = json.dumps(body).encode()
