@@ -167,8 +167,11 @@ def test_the_dockerfile_is_pinned_multi_stage_and_not_root():
 
 def test_only_the_gateway_publishes_a_port(compose):
     published = {name for name, service in compose["services"].items() if service.get("ports")}
+    tools = {name for name in published if compose["services"][name].get("profiles") == ["observability"]}
 
-    assert published == {"gateway"}
+    assert published - tools == {"gateway"}
+    for name in tools:  # Grafana: an operator's tool, on this host only
+        assert all(port.startswith("127.0.0.1:") for port in compose["services"][name]["ports"]), name
 
 
 def test_every_long_running_web_service_has_a_health_check_and_a_restart_policy(compose):
@@ -312,7 +315,10 @@ def _deployed_name(label: str) -> str:
 
 def test_every_process_up_runs_is_deployed_in_compose_and_kubernetes(compose, manifests, tmp_path):
     expected = {_deployed_name(spec.label) for spec in manage_all.plan(8000, tmp_path)}
-    in_compose = {name for name in compose["services"] if not name.endswith("-migrate")} - {"postgres", "redis"}
+    in_compose = {
+        name for name, service in compose["services"].items()
+        if not name.endswith("-migrate") and "profiles" not in service  # observability: Prometheus, Grafana
+    } - {"postgres", "redis"}
     deployments = {document["metadata"]["name"] for document in manifests if document["kind"] == "Deployment"}
 
     assert in_compose == expected
