@@ -87,50 +87,113 @@ class LocalBuckets:
         return verdicts
 
 
-# KEYS: the buckets; ARGV: now, the window, then each bucket's capacity. Returns allowed, tokens per bucket.
+# KEYS: the buckets; ARGV: now, the window, the largest lease, then per bucket its capacity and the tokens
+# handed back (a lapsed lease's unused ones). Each bucket grants a lease of up to a quarter of its tokens
+# (at least one while it has one, at most the largest lease). Returns granted, tokens left per bucket.
 _TAKE = """
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local lease_max = tonumber(ARGV[3])
 local result = {}
 for i, key in ipairs(KEYS) do
-  local capacity = tonumber(ARGV[2 + i])
+  local capacity = tonumber(ARGV[2 + 2 * i])
+  local returned = tonumber(ARGV[3 + 2 * i])
   local state = redis.call('HMGET', key, 'tokens', 'updated')
   local tokens = tonumber(state[1]) or capacity
   local updated = tonumber(state[2]) or now
-  tokens = math.min(capacity, tokens + math.max(0, now - updated) * capacity / window)
-  local allowed = 0
+  tokens = math.min(capacity, tokens + returned + math.max(0, now - updated) * capacity / window)
+  local granted = 0
   if tokens >= 1 then
-    tokens = tokens - 1
-    allowed = 1
+    granted = math.max(1, math.min(lease_max, math.floor(tokens / 4)))
+    tokens = tokens - granted
   end
   redis.call('HSET', key, 'tokens', tokens, 'updated', now)
   redis.call('EXPIRE', key, math.ceil(window * 2))
-  table.insert(result, allowed)
+  table.insert(result, granted)
   table.insert(result, tostring(tokens))
 end
 return result
 """
 
 
-class RedisBuckets:
-    """Buckets shared by every gateway process through Redis; falls back to local ones if Redis fails."""
+@dataclass
+class _Lease:
+    """Tokens this process took from a shared bucket ahead of its requests, to spend without asking Redis."""
 
-    def __init__(self, url: str) -> None:
+    held: int
+    until: float  # time.monotonic() after which the unused ones go back to Redis (with the next call)
+    shared: float  # the tokens left in Redis when it was taken
+
+
+class RedisBuckets:
+    """Buckets shared by every gateway process through Redis, in leases; local ones while Redis fails.
+
+    A request's bucket is served from this process's lease when it holds one, else by one Lua call
+    for every bucket of the request that needs Redis, which takes a new lease of up to a quarter of
+    the bucket's tokens (at most RATE_LIMIT_LEASE_MAX; one token near the limit; 1 for "lease off").
+    So most requests do not wait on Redis at all. What this shares, exactly:
+      * across all processes a bucket never lets through more than its capacity and refill: every
+        token is taken from Redis before it is spent;
+      * tokens leased by one process are not available to another until they are spent or handed
+        back: a lease lapses after RATE_LIMIT_LEASE_SECONDS and its unused tokens return to Redis
+        with this process's next call for that bucket. So a client spread over P processes can be
+        refused while up to (P - 1) leases are outstanding, each at most a quarter of what was left
+        when it was taken; close to the limit leases are single tokens and the limit is exact;
+      * RateLimit-Remaining counts the shared tokens at the last call plus this process's lease.
+    """
+
+    def __init__(self, url: str, *, lease_max: int | None = None, lease_seconds: float | None = None) -> None:
         self._client = redis.Redis.from_url(url, socket_timeout=0.2, socket_connect_timeout=0.2)
         self._take = self._client.register_script(_TAKE)
         self._fallback = LocalBuckets()
+        self._lease_max = max(1, settings.RATE_LIMIT_LEASE_MAX if lease_max is None else lease_max)
+        self._lease_seconds = settings.RATE_LIMIT_LEASE_SECONDS if lease_seconds is None else lease_seconds
+        self._leases: dict[str, _Lease] = {}
+        self._lock = threading.Lock()
 
     def take(self, wanted: Buckets) -> list[Verdict]:
-        """A token from each bucket in `wanted`, in one round trip; the verdict of each, in order."""
-        keys = [f"lms:rl:{key}" for key, _ in wanted]
+        """A token from each bucket in `wanted`, from this process's leases or in one round trip; in order."""
+        now = time.monotonic()
+        verdicts: list[Verdict | None] = [None] * len(wanted)
+        ask: list[tuple[int, int]] = []  # (index in wanted, tokens handed back)
+        with self._lock:
+            for index, (key, capacity) in enumerate(wanted):
+                lease = self._leases.get(key)
+                if lease is not None and lease.until > now and lease.held >= 1:
+                    lease.held -= 1
+                    verdicts[index] = _verdict(capacity, lease.shared + lease.held, True)
+                    continue
+                if lease is not None:
+                    del self._leases[key]
+                ask.append((index, lease.held if lease is not None else 0))
+        if ask:
+            self._ask(wanted, ask, verdicts, now)
+        return [verdict for verdict in verdicts if verdict is not None]
+
+    def _ask(self, wanted: Buckets, ask: list[tuple[int, int]], verdicts: list[Verdict | None], now: float) -> None:
+        args: list[float] = [time.time(), WINDOW, self._lease_max]
+        for index, returned in ask:
+            args += [wanted[index][1], returned]
         try:
-            reply = self._take(keys=keys, args=[time.time(), WINDOW, *(capacity for _, capacity in wanted)])
+            reply = self._take(keys=[f"lms:rl:{wanted[index][0]}" for index, _ in ask], args=args)
         except redis.RedisError as exc:
             logger.warning("rate-limit store unavailable; limiting in-process", extra={"error": str(exc)})
-            return self._fallback.take(wanted)
-        return [
-            _verdict(capacity, float(reply[2 * i + 1]), bool(reply[2 * i])) for i, (_, capacity) in enumerate(wanted)
-        ]
+            local = self._fallback.take([wanted[index] for index, _ in ask])
+            for (index, _), verdict in zip(ask, local, strict=True):
+                verdicts[index] = verdict
+            return
+        with self._lock:
+            for position, (index, _) in enumerate(ask):
+                key, capacity = wanted[index]
+                granted, shared = int(reply[2 * position]), float(reply[2 * position + 1])
+                if granted > 1:
+                    # Another thread of this process may have leased meanwhile: keep its tokens too.
+                    earlier = self._leases.get(key)
+                    held = granted - 1 + (earlier.held if earlier is not None else 0)
+                    self._leases[key] = _Lease(held, now + self._lease_seconds, shared)
+                verdicts[index] = _verdict(capacity, shared + max(granted - 1, 0), granted > 0)
+            if len(self._leases) > 10_000:  # lapsed leases of clients gone quiet: their tokens refill anyway
+                self._leases = {key: lease for key, lease in self._leases.items() if lease.until > now}
 
 
 @lru_cache(maxsize=1)

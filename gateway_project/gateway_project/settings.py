@@ -67,6 +67,10 @@ JWT_ISSUER = env_str("JWT_ISSUER", "lms-user-service")  # `iss` every token must
 JWT_AUDIENCE = env_str("JWT_AUDIENCE", "lms")  # `aud` every token must carry
 
 REDIS_URL = env_str("REDIS_URL")  # shared rate-limit buckets across gateway processes; in-process without it
+# With Redis, a process takes tokens in leases of up to this many (a quarter of what a bucket has left at
+# most; 1: every request asks Redis, exact) and hands unused ones back after the seconds (gateway.ratelimit).
+RATE_LIMIT_LEASE_MAX = env_int("RATE_LIMIT_LEASE_MAX", 10)
+RATE_LIMIT_LEASE_SECONDS = env_float("RATE_LIMIT_LEASE_SECONDS", 1.0)
 RATE_LIMIT_PER_IP = env_int("RATE_LIMIT_PER_IP", 600)  # requests a minute per client IP
 RATE_LIMIT_PER_USER = env_int("RATE_LIMIT_PER_USER", 300)  # requests a minute per signed-in user
 RATE_LIMIT_LOGIN = env_int("RATE_LIMIT_LOGIN", 10)  # login attempts a minute per client IP and email
