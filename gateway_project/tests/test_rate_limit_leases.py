@@ -78,9 +78,7 @@ def test_processes_sharing_a_bucket_never_let_through_more_than_its_capacity(red
             time.sleep(0.001)  # leases lapse and go back while others ask
 
     began = time.monotonic()
-    workers = [
-        threading.Thread(target=client, args=(slot, gateways[slot % processes])) for slot in range(len(allowed))
-    ]
+    workers = [threading.Thread(target=client, args=(slot, gateways[slot % processes])) for slot in range(len(allowed))]
     for worker in workers:
         worker.start()
     for worker in workers:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import json
 import re
@@ -113,7 +112,8 @@ def code_metric_names() -> set[str]:
     """What the processes export: the gateway's own metrics and django-prometheus' on every service."""
     gateway = (ROOT / "gateway_project" / "gateway" / "metrics.py").read_text()
     spec = importlib.util.find_spec("django_prometheus")
-    assert spec is not None and spec.origin, "django-prometheus is not installed (requirements)"
+    assert spec is not None, "django-prometheus is not installed (requirements)"
+    assert spec.origin
     middleware = (Path(spec.origin).parent / "middleware.py").read_text()
     names = {"up"}  # Prometheus' own, per scrape target
     for kind, name in _families(gateway, "Counter|Histogram|Gauge") + _families(middleware, "Counter|Histogram"):
@@ -148,7 +148,7 @@ def test_the_metric_name_extraction_finds_names_and_only_names():
     # The checks below are only as good as this: a metric hidden from it would go unchecked.
     expr = (
         'sum by (le, upstream) (rate(gateway_request_duration_seconds_bucket{status=~"5..", upstream="x"}[5m]))'
-        ' / ignoring (group) group_left sum(up offset 5m) and on (job) process_x > bool 0.5 or vector(1)'
+        " / ignoring (group) group_left sum(up offset 5m) and on (job) process_x > bool 0.5 or vector(1)"
     )
     assert metric_names(expr) == {"gateway_request_duration_seconds_bucket", "up", "process_x"}
     assert substituted('rate(x{a=~"$upstream", b="${service}"}[$__rate_interval])') == (
@@ -162,7 +162,8 @@ def test_every_dashboard_parses_and_has_a_unique_uid_and_title():
     titles = [board["title"] for board in boards]
 
     assert {"LMS — Gateway", "LMS — Services"} <= set(titles)
-    assert len(set(uids)) == len(uids) and all(uids)
+    assert len(set(uids)) == len(uids)
+    assert all(uids)
     assert len(set(titles)) == len(titles)
     for board in boards:
         assert len(board["uid"]) <= 40, board["uid"]  # Grafana's limit
@@ -235,7 +236,8 @@ def test_every_metric_a_dashboard_queries_is_exported_by_the_code():
     queried = dashboard_metric_names()
     exported = code_metric_names()
 
-    assert "gateway_requests_total" in exported and "django_http_responses_total_by_status_total" in exported
+    assert "gateway_requests_total" in exported
+    assert "django_http_responses_total_by_status_total" in exported
     assert queried <= exported, f"queried but exported by no process: {sorted(queried - exported)}"
 
 
@@ -262,15 +264,19 @@ def test_compose_mounts_what_the_provisioning_files_point_at(compose):
     providers = yaml.safe_load((provisioning / "dashboards" / "lms.yml").read_text())["providers"]
     for provider in providers:
         folder = _host_path(mounts, provider["options"]["path"])
-        assert folder is not None and folder.is_dir(), provider["options"]["path"]
+        assert folder is not None, provider["options"]["path"]
+        assert folder.is_dir(), provider["options"]["path"]
         assert sorted(folder.glob("*.json")) == DASHBOARDS
     home = _host_path(mounts, grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
-    assert home is not None and home.is_file()
+    assert home is not None
+    assert home.is_file()
 
     (datasource,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
     url = urlsplit(datasource["url"])
-    assert url.hostname == "prometheus" and url.port == 9090  # the compose service, Prometheus' port
-    assert "observability" in prometheus["profiles"] and "observability" in grafana["profiles"]
+    assert url.hostname == "prometheus"  # the compose service
+    assert url.port == 9090  # Prometheus' port
+    assert "observability" in prometheus["profiles"]
+    assert "observability" in grafana["profiles"]
 
     config = next(arg.split("=", 1)[1] for arg in prometheus["command"] if arg.startswith("--config.file="))
     prometheus_mounts = _mounts(prometheus)

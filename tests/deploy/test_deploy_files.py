@@ -316,7 +316,8 @@ def _deployed_name(label: str) -> str:
 def test_every_process_up_runs_is_deployed_in_compose_and_kubernetes(compose, manifests, tmp_path):
     expected = {_deployed_name(spec.label) for spec in manage_all.plan(8000, tmp_path)}
     in_compose = {
-        name for name, service in compose["services"].items()
+        name
+        for name, service in compose["services"].items()
         if not name.endswith("-migrate") and "profiles" not in service  # observability: Prometheus, Grafana
     } - {"postgres", "redis"}
     deployments = {document["metadata"]["name"] for document in manifests if document["kind"] == "Deployment"}
