@@ -8,6 +8,10 @@ in each candidate serving model with every edge feature on (JWT check, rate
 limits, metrics, JSON access log; one row with the buckets in Redis), bare
 Ninja proxy views per HTTP client (benchmarks/proxy_candidates/app.py), and
 nginx (`proxy_pass`, keep-alive) as the reference proxy when installed.
+With nginx and Redis, two prototype rows of a split design: nginx forwards
+every request itself after asking the gateway's edge checks with
+`auth_request` (benchmarks/proxy_candidates/edge_check.py), once per request
+or with the check's answer cached 1 s per credentials (limits then in nginx).
 For `GET /api/user/profile` and a page of 20 of the admin loan list:
   * one connection: p50 / p99 of sequential requests, the targets interleaved
     request by request (in a new random order each round), so the load of
@@ -48,6 +52,9 @@ DIRECT = "direct (the service itself)"
 NGINX = "nginx proxy_pass (reference)"
 GATEWAY = "gateway_project.wsgi:application"
 APP = "benchmarks.proxy_candidates.app:application"
+EDGE_CHECKED = "prototype: nginx forwards, gateway checks each"
+EDGE_CACHED = "prototype: nginx forwards, check cached 1 s"
+EDGE_CHECK_ENV = {"DJANGO_SETTINGS_MODULE": "benchmarks.proxy_candidates.edge_check_settings", "NUM_PROXIES": "1"}
 PATHS = {"profile": "/api/user/profile", "loan list": "/api/loan/list-loans-admin-agent?page_size=20"}
 
 
@@ -157,6 +164,17 @@ def one_connection(targets: dict[str, str], token: str, count: int) -> dict[str,
     return {label: percentiles(values) for label, values in samples.items()}
 
 
+def edge_refuses_forged_token(url: str, token: str) -> None:
+    """A token with a changed signature gets nginx's own 401 (the edge check refused it; no service answered)."""
+    head, payload, signature = token.split(".")
+    forged = f"{head}.{payload}.{signature[:-4]}{'AAAA' if signature[-4:] != 'AAAA' else 'BBBB'}"
+    for _ in range(2):  # the second from the cache, in the cached prototype
+        response = urllib3.request("GET", url, headers={"Authorization": f"Bearer {forged}"})
+        assert response.status == 401, (url, response.status)
+        assert b"nginx" in response.data, (url, response.data[:200])  # nginx's page, not a service's envelope
+    assert urllib3.request("GET", url, headers={"Authorization": f"Bearer {token}"}).status == 200
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     return {"p50": ordered[len(ordered) // 2], "p99": ordered[max(0, int(len(ordered) * 0.99) - 1)]}
@@ -212,6 +230,61 @@ http {{
     return config
 
 
+def nginx_edge_config(folder: Path, port: int, upstreams: dict[str, int], *, cached: bool) -> Path:
+    """Prototype: nginx forwards every request itself after asking the gateway's checks (`auth_request`).
+
+    `cached`: a check's 200 is remembered 1 s per method and credentials (the gateway's own token memory lasts
+    GATEWAY_TOKEN_CACHE_SECONDS), and the per-client limit moves into nginx (`limit_req`, per nginx instance, not
+    shared across replicas); uncached, every request is checked, its limits in Redis as the gateway's are.
+    """
+    proxy = 'proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;'
+    forward = (
+        f"auth_request /_check; auth_request_set $forward_auth $upstream_http_x_forward_authorization; {proxy}"
+        " proxy_set_header X-Correlation-ID $request_id; proxy_set_header X-Forwarded-For $remote_addr;"
+        " proxy_set_header Authorization $upstream_authorization;"  # an API key's token in place of the key
+    )
+    blocks = "\n".join(f"upstream {name} {{ server 127.0.0.1:{p}; keepalive 64; }}" for name, p in upstreams.items())
+    temp = " ".join(f"{kind}_temp_path {folder};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    cache = (
+        f"proxy_cache_path {folder}/checks keys_zone=checks:10m levels=1:2 inactive=10s;"
+        " limit_req_zone $http_authorization zone=per_client:10m rate=100000000r/m;"
+        if cached
+        else ""
+    )
+    remembered = (
+        'proxy_cache checks; proxy_cache_key "$request_method $http_authorization $http_x_api_key";'
+        " proxy_cache_valid 200 1s; proxy_ignore_headers Cache-Control Expires Set-Cookie;"
+        if cached
+        else ""
+    )
+    limit = "limit_req zone=per_client burst=1000 nodelay;" if cached else ""
+    config = folder / f"nginx-edge-{'cached' if cached else 'checked'}.conf"
+    config.write_text(f"""
+worker_processes 2;
+pid {folder}/nginx-edge-{port}.pid;
+error_log {folder}/nginx-edge-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off; {temp} {cache}
+  {blocks}
+  map $forward_auth $upstream_authorization {{ "" $http_authorization; default $forward_auth; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location /api/user/ {{ {limit} {forward} proxy_pass http://user; }}
+    location /api/loan/ {{ {limit} {forward} proxy_pass http://loan; }}
+    location = /_check {{
+      internal; {remembered} {proxy}
+      proxy_pass_request_body off; proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URI $request_uri; proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Forwarded-For $remote_addr; proxy_set_header X-Correlation-ID $request_id;
+      proxy_pass http://check;
+    }}
+  }}
+}}
+""")
+    return config
+
+
 def prepare(var: Path, env: dict[str, str]) -> None:
     """Keys, both databases, 2,000 loans and an admin to sign in as."""
     subprocess.run([PYTHON, "-m", "common.keys", str(var / "keys")], check=True, capture_output=True, env=env)
@@ -258,7 +331,9 @@ def main() -> int:
     gateways = dict(GATEWAYS)
     if redis_answers(args.redis_url):
         chosen = GATEWAYS["gateway: gunicorn gthread (chosen)"][0]
-        gateways["gateway: gunicorn gthread, limits in Redis"] = (chosen, {"REDIS_URL": args.redis_url})
+        gateways["gateway: gthread, limits in Redis (leased)"] = (chosen, {"REDIS_URL": args.redis_url})
+        lease_off = {"REDIS_URL": args.redis_url, "RATE_LIMIT_LEASE_MAX": "1"}
+        gateways["gateway: gthread, limits in Redis, lease off"] = (chosen, lease_off)
     else:
         print(f"note: no Redis at {args.redis_url}; the shared rate-limit row is left out")
 
@@ -294,10 +369,26 @@ def main() -> int:
             processes.start(["nginx", "-c", str(config), "-g", "daemon off;"], var, base)
             for name, path in PATHS.items():
                 targets[name][NGINX] = f"http://127.0.0.1:{port}{path}"
+            if redis_answers(args.redis_url):
+                check_port = free_port()
+                check_env = {**gateway_env, **EDGE_CHECK_ENV, "REDIS_URL": args.redis_url, "PYTHONPATH": str(ROOT)}
+                processes.start(gthread(GATEWAY, check_port, *CONFIG, *DEADLINES), ROOT / "gateway_project", check_env)
+                services = {"user": user_port, "loan": loan_port, "check": check_port}
+                for label, cached in ((EDGE_CHECKED, False), (EDGE_CACHED, True)):
+                    port = free_port()
+                    config = nginx_edge_config(var, port, services, cached=cached)
+                    processes.start(["nginx", "-c", str(config), "-g", "daemon off;"], var, base)
+                    for name, path in PATHS.items():
+                        targets[name][label] = f"http://127.0.0.1:{port}{path}"
         else:
-            print("note: nginx is not installed; the reference row is left out")
+            print("note: nginx is not installed; the reference and nginx-edge rows are left out")
         for url in {url.split("/api/")[0] + "/api/user/.well-known/jwks.json" for url in targets["profile"].values()}:
             processes.wait_healthy(url)
+
+        for name in PATHS:  # the prototypes' nginx refuses a forged token itself, as the gateway does
+            for label in (EDGE_CHECKED, EDGE_CACHED):
+                if label in targets[name]:
+                    edge_refuses_forged_token(targets[name][label], token)
 
         for name, endpoint_targets in targets.items():
             one = one_connection(endpoint_targets, token, args.requests)
