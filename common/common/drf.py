@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from common.env import env_int
+from common.version import API_VERSION
 
 
 def rest_framework_settings(
@@ -33,7 +34,7 @@ def spectacular_settings(*, title: str, description: str) -> dict:
     return {
         "TITLE": title,
         "DESCRIPTION": description,
-        "VERSION": "1.0.0",
+        "VERSION": API_VERSION,
         "SERVE_INCLUDE_SCHEMA": False,
         "COMPONENT_SPLIT_REQUEST": True,
     }

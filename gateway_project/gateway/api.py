@@ -24,6 +24,7 @@ from ninja.openapi.schema import OpenAPISchema
 
 from common.errors import ErrorCode, error_body, json_error
 from common.tokens import Claims
+from common.version import API_VERSION
 from gateway import api_keys, edge_auth, metrics, openapi, ratelimit
 from gateway import health as gateway_health
 from gateway.body_deadline import body_deadline
@@ -53,7 +54,7 @@ class GatewayAPI(NinjaAPI):
 
 api = GatewayAPI(
     title="Loan Management System",
-    version="1.0.0",
+    version=API_VERSION,
     description="The public API: users, loans and notifications, through one gateway.",
     docs_url="/api/docs",
     openapi_url="/api/openapi.json",
