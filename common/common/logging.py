@@ -1,4 +1,7 @@
-"""JSON logs: one object per line with time, level, service, correlation_id, message and extras."""
+"""JSON logs: one object per line with time, level, service, correlation_id, message and extras.
+
+While tracing (common.tracing) a line written inside a span also has its `trace_id` and `span_id` (hex).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,12 @@ import logging
 
 from pythonjsonlogger.orjson import OrjsonFormatter
 
+from common import tracing
 from common.correlation import get_correlation_id
 
 
 class ContextFilter(logging.Filter):
-    """Stamps every record with the service name and the current correlation id."""
+    """Stamps every record with the service name, the current correlation id and, while tracing, the span's ids."""
 
     def __init__(self, service: str = "") -> None:
         super().__init__()
@@ -20,6 +24,8 @@ class ContextFilter(logging.Filter):
         record.service = self.service
         if not getattr(record, "correlation_id", ""):
             record.correlation_id = get_correlation_id()
+        if tracing.ENABLED and (ids := tracing.current_trace_ids()) is not None:
+            record.trace_id, record.span_id = ids
         return True
 
 

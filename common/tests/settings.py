@@ -35,6 +35,7 @@ DATABASES = {"default": database_from_env(sqlite_path=VAR_DIR / "common_tests.sq
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+OTEL_TRUST_INCOMING_TRACEPARENT = False  # as at the gateway; tests that trust it say so (test_tracing.py)
 REST_FRAMEWORK = rest_framework_settings(
     authentication=["common.authentication.ServiceJWTAuthentication"], throttle_rates={"tiny": "2/min"}
 )

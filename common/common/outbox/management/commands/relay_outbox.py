@@ -9,6 +9,7 @@ from django.db import close_old_connections
 from django.utils.module_loading import import_string
 
 from common.outbox.publisher import relay_pending
+from common.tracing import configure_tracing
 
 
 class Command(BaseCommand):
@@ -22,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=100)
 
     def handle(self, *args, once: bool, interval: float, batch_size: int, **options):
+        configure_tracing(settings.SERVICE_NAME)  # its publishes, when tracing is on
         app = import_string(settings.CELERY_APP)
         if once:
             self.stdout.write(f"sent {relay_pending(app, batch_size=batch_size)}")

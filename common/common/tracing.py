@@ -1,0 +1,193 @@
+"""OpenTelemetry tracing: off, with nothing of OpenTelemetry imported, unless an OTLP endpoint is configured.
+
+`configure_tracing(service)` runs once per process (wsgi/asgi, the Celery
+worker and beat, the outbox relay). With `OTEL_EXPORTER_OTLP_ENDPOINT` or
+`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` set (and `OTEL_SDK_DISABLED` not true) it
+installs a TracerProvider exporting in batches over OTLP/HTTP (the SDK reads
+the other `OTEL_*` variables itself) and instruments Django, psycopg, Redis and
+Celery. Hot paths check `ENABLED`, so with tracing off they do no span work.
+
+A client's W3C trace context (`traceparent`, `tracestate`, `baggage`) is
+continued only where `settings.OTEL_TRUST_INCOMING_TRACEPARENT` is true: off at
+the gateway (every request a new trace, so a client cannot graft itself onto
+internal traces), on in the services behind it (their caller is the gateway).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from common.env import env_bool
+
+ENABLED = False  # read on every request and log line: True only between configure_tracing and shutdown_tracing
+TRACE_HEADERS = ("traceparent", "tracestate", "baggage")  # what W3C trace context and baggage travel in
+UNTRUSTED_MIDDLEWARE = "common.tracing.UntrustedTraceContextMiddleware"
+# Polled every few seconds by the gateway, Prometheus and the probes: spans of no interest.
+DEFAULT_EXCLUDED_URLS = r"/health(/live|/ready)?/?$,/metrics/?$"
+
+_META_KEYS = tuple(f"HTTP_{name.upper()}" for name in TRACE_HEADERS)
+_lock = threading.Lock()
+
+
+@dataclass
+class _Tracing:
+    provider: Any  # opentelemetry.sdk.trace.TracerProvider
+    instrumentors: list[Any]
+
+
+_active: _Tracing | None = None
+
+
+def tracing_wanted(environ: os._Environ[str] | dict[str, str] = os.environ) -> bool:
+    """Whether this process traces: an OTLP endpoint is set and OTEL_SDK_DISABLED is not `true`."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    endpoints = (environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""), environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""))
+    return any(endpoint.strip() for endpoint in endpoints)
+
+
+def trust_incoming_setting(*, default: bool) -> bool:
+    """OTEL_TRUST_INCOMING_TRACEPARENT for a settings.py: the gateway defaults to False, the services to True."""
+    return env_bool("OTEL_TRUST_INCOMING_TRACEPARENT", default)
+
+
+def configure_tracing(service_name: str, *, exporter: Any = None) -> bool:
+    """Start tracing for this process if it is wanted (see `tracing_wanted`); True when tracing is on.
+
+    Safe to call again: a second call changes nothing. `exporter` replaces the
+    OTLP/HTTP exporter (tests pass an InMemorySpanExporter). OTEL_SERVICE_NAME,
+    when set, names the process instead of `service_name`.
+    """
+    global ENABLED, _active
+    with _lock:
+        if _active is None and tracing_wanted():
+            _active = _start(os.environ.get("OTEL_SERVICE_NAME") or service_name, exporter)
+            ENABLED = True
+        return _active is not None
+
+
+def configure_tracing_in_celery(service_name: str) -> None:
+    """Trace this Celery app's worker and beat: `configure_tracing` in each pool process as it starts, and in beat.
+
+    In the pool processes rather than the parent, so each has its own exporter
+    thread and connections; the parent imports the SDK once beforehand, so a
+    pool process starts well within Celery's few seconds.
+    """
+    from celery import signals
+
+    def start(**_) -> None:
+        configure_tracing(service_name)
+
+    signals.worker_init.connect(_import_sdk, weak=False)
+    signals.worker_process_init.connect(start, weak=False)
+    signals.beat_init.connect(start, weak=False)
+
+
+def shutdown_tracing() -> None:
+    """Export what is queued, remove the instrumentation and turn tracing off (tests; a no-op when off)."""
+    global ENABLED, _active
+    with _lock:
+        if _active is None:
+            return
+        ENABLED = False
+        for instrumentor in reversed(_active.instrumentors):
+            instrumentor.uninstrument()
+        _remove_untrusted_middleware()
+        _active.provider.shutdown()
+        _active = None
+
+
+def force_flush() -> None:
+    """Export every finished span now rather than with the next batch (tests; a no-op when off)."""
+    if _active is not None:
+        _active.provider.force_flush()
+
+
+def get_tracer(name: str) -> Any:
+    """A tracer of this process's provider; only while ENABLED."""
+    if _active is None:
+        raise RuntimeError("tracing is off: check common.tracing.ENABLED before making spans")
+    return _active.provider.get_tracer(name)
+
+
+def current_trace_ids() -> tuple[str, str] | None:
+    """The hex trace id and span id of the span in progress; None outside one or with tracing off."""
+    if not ENABLED:
+        return None
+    from opentelemetry.trace import get_current_span
+
+    context = get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+class UntrustedTraceContextMiddleware:
+    """Outermost while tracing with OTEL_TRUST_INCOMING_TRACEPARENT off: drops the client's trace context.
+
+    Before the OpenTelemetry middleware reads it, so the request starts a new
+    trace, and before gateway.proxy copies headers, so it goes nowhere either.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        for key in _META_KEYS:
+            request.META.pop(key, None)
+        return self.get_response(request)
+
+
+def _import_sdk(**_) -> None:
+    if tracing_wanted():
+        import opentelemetry.exporter.otlp.proto.http.trace_exporter
+        import opentelemetry.instrumentation.celery
+        import opentelemetry.instrumentation.django
+        import opentelemetry.instrumentation.psycopg
+        import opentelemetry.instrumentation.redis
+        import opentelemetry.sdk.trace  # noqa: F401
+
+
+def _start(service_name: str, exporter: Any) -> _Tracing:
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    if exporter is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()  # endpoint, headers, timeout and compression from OTEL_EXPORTER_OTLP_*
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))  # re-starts its thread in forked workers
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        trace.set_tracer_provider(provider)  # for libraries that trace on their own; settable once per process
+    return _Tracing(provider, _instrument(provider))
+
+
+def _instrument(provider: Any) -> list[Any]:
+    from django.conf import settings
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    excluded = os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", DEFAULT_EXCLUDED_URLS)
+    DjangoInstrumentor().instrument(tracer_provider=provider, excluded_urls=excluded)
+    if not getattr(settings, "OTEL_TRUST_INCOMING_TRACEPARENT", False):
+        # In place, as the instrumentor inserts its own (it made MIDDLEWARE a list), so both come out again.
+        settings.MIDDLEWARE.insert(0, UNTRUSTED_MIDDLEWARE)
+    instrumentors = [DjangoInstrumentor(), PsycopgInstrumentor(), RedisInstrumentor(), CeleryInstrumentor()]
+    for instrumentor in instrumentors[1:]:
+        instrumentor.instrument(tracer_provider=provider)
+    return instrumentors
+
+
+def _remove_untrusted_middleware() -> None:
+    from django.conf import settings
+
+    if UNTRUSTED_MIDDLEWARE in settings.MIDDLEWARE:
+        settings.MIDDLEWARE.remove(UNTRUSTED_MIDDLEWARE)

@@ -1,0 +1,192 @@
+"""OpenTelemetry tracing: off unless an OTLP endpoint is set; when on, spans for requests and ids on log lines."""
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from common import tracing
+from common.django_settings import web_basics
+
+pytestmark = pytest.mark.django_db
+
+COMMON = Path(__file__).resolve().parents[1]
+CLIENT_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+CLIENT_TRACEPARENT = f"00-{CLIENT_TRACE_ID}-00f067aa0ba902b7-01"
+
+OFF_BY_DEFAULT = """
+import os, sys
+import django
+django.setup()
+from common.logging import ContextFilter
+from common.tracing import configure_tracing
+print(configure_tracing("common_tests"))
+print(any(name.startswith("opentelemetry") for name in sys.modules))
+from opentelemetry import trace
+print(type(trace.get_tracer_provider()).__name__)
+"""
+
+
+@pytest.fixture
+def spans(monkeypatch):
+    """Tracing on (an endpoint set; spans kept in memory instead of exported); returns the finished spans."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")  # never reached: the exporter is ours
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    exporter = InMemorySpanExporter()
+    assert tracing.configure_tracing("common_tests", exporter=exporter)
+
+    def finished():
+        tracing.force_flush()
+        return exporter.get_finished_spans()
+
+    yield finished
+    tracing.shutdown_tracing()
+
+
+@pytest.mark.parametrize(
+    ("environ", "wanted"),
+    [
+        pytest.param({}, False, id="nothing-set"),
+        pytest.param({"OTEL_EXPORTER_OTLP_ENDPOINT": " "}, False, id="blank-endpoint"),
+        pytest.param({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, True, id="endpoint"),
+        pytest.param({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}, True, id="traces-endpoint"),
+        pytest.param(
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SDK_DISABLED": "true"},
+            False,
+            id="disabled-wins",
+        ),
+    ],
+)
+def test_tracing_is_wanted_only_with_an_endpoint_and_not_disabled(environ, wanted):
+    assert tracing.tracing_wanted(environ) is wanted
+
+
+def test_off_by_default_nothing_of_opentelemetry_is_even_imported():
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+
+    result = subprocess.run(
+        [sys.executable, "-c", OFF_BY_DEFAULT], cwd=COMMON, env=environ, capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.split() == ["False", "False", "ProxyTracerProvider"]
+
+
+def test_off_a_log_line_has_no_trace_ids(json_logs):
+    logging.getLogger("lms.test").info("no tracing here")
+
+    [line] = json_logs()
+    assert "trace_id" not in line
+
+
+def test_configuring_twice_keeps_the_first_provider(spans):
+    second = InMemorySpanExporter()
+
+    assert tracing.configure_tracing("again", exporter=second)
+    with tracing.get_tracer("test").start_as_current_span("work"):
+        pass
+
+    assert [span.name for span in spans()] == ["work"]
+    assert second.get_finished_spans() == ()
+
+
+def test_spans_carry_the_service_name(spans):
+    with tracing.get_tracer("test").start_as_current_span("work"):
+        pass
+
+    assert spans()[0].resource.attributes["service.name"] == "common_tests"
+
+
+def test_otel_service_name_renames_the_process(monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "loan-worker")
+    exporter = InMemorySpanExporter()
+    tracing.configure_tracing("loan_service", exporter=exporter)
+    try:
+        with tracing.get_tracer("test").start_as_current_span("work"):
+            pass
+        tracing.force_flush()
+    finally:
+        tracing.shutdown_tracing()
+
+    assert exporter.get_finished_spans()[0].resource.attributes["service.name"] == "loan-worker"
+
+
+def test_a_log_line_inside_a_span_carries_its_trace_and_span_ids(spans, json_logs):
+    with tracing.get_tracer("test").start_as_current_span("work") as span:
+        logging.getLogger("lms.test").info("inside")
+    logging.getLogger("lms.test").info("outside")
+
+    inside, outside = json_logs()
+    context = span.get_span_context()
+    assert (inside["trace_id"], inside["span_id"]) == (f"{context.trace_id:032x}", f"{context.span_id:016x}")
+    assert inside["correlation_id"] == ""  # still there, beside the trace ids
+    assert "trace_id" not in outside
+
+
+def test_a_request_is_a_server_span_and_its_log_lines_carry_its_ids(spans, api, json_logs):
+    response = api.post("/echo", {"amount": "5"}, format="json", HTTP_X_CORRELATION_ID="corr-7")
+
+    assert response.status_code == 200
+    [server] = [span for span in spans() if span.kind == SpanKind.SERVER]
+    assert server.attributes["http.status_code"] == 200
+    access = [line for line in json_logs() if line.get("correlation_id") == "corr-7"]
+    assert access, "no log line of the request"
+    assert {line["trace_id"] for line in access} == {f"{server.context.trace_id:032x}"}
+
+
+def test_health_and_metrics_polls_make_no_spans(spans, api):
+    assert api.get("/health").status_code == 200
+
+    assert spans() == ()
+
+
+def test_untrusted_incoming_traceparent_starts_a_new_trace(spans, api, settings):
+    assert settings.OTEL_TRUST_INCOMING_TRACEPARENT is False  # tests.settings, like the gateway
+
+    api.post("/echo", {"amount": "5"}, format="json", HTTP_TRACEPARENT=CLIENT_TRACEPARENT)
+
+    [server] = [span for span in spans() if span.kind == SpanKind.SERVER]
+    assert f"{server.context.trace_id:032x}" != CLIENT_TRACE_ID
+    assert server.parent is None
+
+
+def test_trusted_incoming_traceparent_is_continued(monkeypatch, settings, api):
+    settings.OTEL_TRUST_INCOMING_TRACEPARENT = True  # read when tracing starts, as a service's settings say
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    exporter = InMemorySpanExporter()
+    tracing.configure_tracing("common_tests", exporter=exporter)
+    try:
+        api.post("/echo", {"amount": "5"}, format="json", HTTP_TRACEPARENT=CLIENT_TRACEPARENT)
+        tracing.force_flush()
+    finally:
+        tracing.shutdown_tracing()
+
+    [server] = [span for span in exporter.get_finished_spans() if span.kind == SpanKind.SERVER]
+    assert f"{server.context.trace_id:032x}" == CLIENT_TRACE_ID
+    assert f"{server.parent.span_id:016x}" == "00f067aa0ba902b7"
+
+
+def test_after_shutdown_requests_make_no_spans_and_logs_no_ids(spans, api, json_logs):
+    tracing.shutdown_tracing()
+
+    api.post("/echo", {"amount": "5"}, format="json", HTTP_X_CORRELATION_ID="corr-8")
+
+    assert tracing.ENABLED is False
+    assert all("trace_id" not in line for line in json_logs())
+    assert spans() == ()
+
+
+@pytest.mark.parametrize(("value", "trusted"), [(None, True), ("false", False), ("true", True)])
+def test_services_trust_incoming_trace_context_unless_told_not_to(monkeypatch, tmp_path, value, trusted):
+    if value is None:
+        monkeypatch.delenv("OTEL_TRUST_INCOMING_TRACEPARENT", raising=False)
+    else:
+        monkeypatch.setenv("OTEL_TRUST_INCOMING_TRACEPARENT", value)
+
+    assert web_basics(var=tmp_path, service="loan_service")["OTEL_TRUST_INCOMING_TRACEPARENT"] is trusted
