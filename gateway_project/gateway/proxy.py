@@ -13,10 +13,12 @@ from functools import partial
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from common import tracing
 from common.correlation import HEADER as CORRELATION_HEADER
 from common.correlation import get_correlation_id
 from common.errors import ErrorCode, json_error
 from gateway.connections import Answer, Broken, TimedOut, TooLarge, Unreachable
+from gateway.forward_spans import traced_attempt
 from gateway.upstreams import Instance, Upstream
 
 logger = logging.getLogger("lms.gateway")
@@ -45,6 +47,8 @@ NOT_FORWARDED = HOP_BY_HOP | {
     "x-forwarded-host",
     "x-correlation-id",
 }
+# A client's trace context goes upstream only when it is trusted; while tracing, each attempt sends its own.
+NOT_FORWARDED_WITH_TRACE_CONTEXT = NOT_FORWARDED | set(tracing.TRACE_HEADERS)
 NOT_RETURNED = HOP_BY_HOP | {"x-correlation-id", "server", "date"}
 RETRY_ON_STATUS = frozenset({502, 503, 504})
 IDEMPOTENT_READS = frozenset({"GET", "HEAD"})
@@ -118,6 +122,8 @@ def upstream_headers(request: HttpRequest) -> dict[str, str]:
     """
     meta = request.META
     connection_named = _connection_named([meta.get("HTTP_CONNECTION", "")])
+    passes_trace_context = settings.OTEL_TRUST_INCOMING_TRACEPARENT and not tracing.ENABLED
+    not_forwarded = NOT_FORWARDED if passes_trace_context else NOT_FORWARDED_WITH_TRACE_CONTEXT
     headers = {}
     for key, value in meta.items():
         if key.startswith("HTTP_"):
@@ -126,7 +132,7 @@ def upstream_headers(request: HttpRequest) -> dict[str, str]:
             name = key.replace("_", "-").lower()
         else:
             continue
-        if name not in NOT_FORWARDED and name not in connection_named and not name.startswith("x-user-"):
+        if name not in not_forwarded and name not in connection_named and not name.startswith("x-user-"):
             headers[name.title()] = value
     previous = meta.get("HTTP_X_FORWARDED_FOR", "") if settings.NUM_PROXIES else ""
     address = meta.get("REMOTE_ADDR", "")
@@ -169,7 +175,8 @@ def forward(request: HttpRequest, upstream: Upstream, body: bytes) -> HttpRespon
     """
     until = time.monotonic() + settings.GATEWAY_DEADLINE
     method = request.method or "GET"
-    send = partial(_send, method=method, path=raw_path(request), headers=upstream_headers(request), body=body or None)
+    send = partial(_send, method=method, path=raw_path(request), body=body or None)
+    headers = upstream_headers(request)
     failure = UNAVAILABLE  # what the last failed attempt means
     tried: set[Instance] = set()  # instances this request failed on: another is taken first, if there is one
     for attempt in range(settings.GATEWAY_MAX_RETRIES + 1):
@@ -184,7 +191,12 @@ def forward(request: HttpRequest, upstream: Upstream, body: bytes) -> HttpRespon
         request.upstream = f"{upstream.name} {instance.url}"
         request.upstream_group = group.name
         try:
-            answer = send(instance, until=until)
+            if tracing.ENABLED:
+                answer = traced_attempt(
+                    send, instance, upstream=upstream.name, attempt=attempt + 1, headers=headers, until=until
+                )
+            else:
+                answer = send(instance, until=until, headers=headers)
         except AttemptFailed as failed:
             if not failed.retry_safe:
                 return _failure(failed.failure, upstream)
