@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.env import env_int, env_list, env_networks, env_str
+from common.env import env_bool, env_int, env_list, env_networks, env_str
 from common.idempotency import DEFAULT_KEY_TTL_SECONDS, DEFAULT_LOCK_SECONDS
-from common.tracing import trust_incoming_setting
 
 SERVICE_MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
@@ -87,8 +86,8 @@ def web_basics(*, var: Path, service: str) -> dict:
         # answer is older than this; if user_service does not answer then, the admin refuses (fail closed).
         "ADMIN_ACCOUNT_RECHECK_SECONDS": env_int("ADMIN_ACCOUNT_RECHECK_SECONDS", 30),
         # A traceparent in a request is continued (common.tracing): a service's callers are the gateway,
-        # which starts a new trace for every client request, and the other services.
-        "OTEL_TRUST_INCOMING_TRACEPARENT": trust_incoming_setting(default=True),
+        # which starts a new trace for every client request, and the other services. The gateway's is false.
+        "OTEL_TRUST_INCOMING_TRACEPARENT": env_bool("OTEL_TRUST_INCOMING_TRACEPARENT", True),
     }
 
 

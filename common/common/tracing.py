@@ -8,9 +8,10 @@ the other `OTEL_*` variables itself) and instruments Django, psycopg, Redis and
 Celery. Hot paths check `ENABLED`, so with tracing off they do no span work.
 
 A client's W3C trace context (`traceparent`, `tracestate`, `baggage`) is
-continued only where `settings.OTEL_TRUST_INCOMING_TRACEPARENT` is true: off at
-the gateway (every request a new trace, so a client cannot graft itself onto
-internal traces), on in the services behind it (their caller is the gateway).
+continued only where `settings.OTEL_TRUST_INCOMING_TRACEPARENT` is true (read
+from the variable of that name): off at the gateway (every request a new trace,
+so a client cannot graft itself onto internal traces), on in the services
+behind it (common.django_settings.web_basics; their caller is the gateway).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import os
 import threading
 from dataclasses import dataclass
 from typing import Any
-
-from common.env import env_bool
 
 ENABLED = False  # read on every request and log line: True only between configure_tracing and shutdown_tracing
 TRACE_HEADERS = ("traceparent", "tracestate", "baggage")  # what W3C trace context and baggage travel in
@@ -47,11 +46,6 @@ def tracing_wanted(environ: os._Environ[str] | dict[str, str] = os.environ) -> b
         return False
     endpoints = (environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""), environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""))
     return any(endpoint.strip() for endpoint in endpoints)
-
-
-def trust_incoming_setting(*, default: bool) -> bool:
-    """OTEL_TRUST_INCOMING_TRACEPARENT for a settings.py: the gateway defaults to False, the services to True."""
-    return env_bool("OTEL_TRUST_INCOMING_TRACEPARENT", default)
 
 
 def configure_tracing(service_name: str, *, exporter: Any = None) -> bool:

@@ -6,7 +6,6 @@ from corsheaders.defaults import default_headers
 
 from common.env import env_bool, env_float, env_int, env_list, env_secret, env_str, is_development
 from common.logging import logging_config
-from common.tracing import trust_incoming_setting
 
 SERVICE_NAME = "gateway"
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -82,7 +81,7 @@ METRICS_ALLOWED_NETWORKS = env_list(
 NUM_PROXIES = env_int("NUM_PROXIES", 0)  # trusted proxies in front of the gateway (their X-Forwarded-For is kept)
 # A client's traceparent / tracestate / baggage is dropped unless this is true: each request a new trace,
 # so no client can graft itself onto the internal traces (common.tracing, gateway.proxy).
-OTEL_TRUST_INCOMING_TRACEPARENT = trust_incoming_setting(default=False)
+OTEL_TRUST_INCOMING_TRACEPARENT = env_bool("OTEL_TRUST_INCOMING_TRACEPARENT", False)
 
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])  # browser origins allowed to call the API
 CORS_ALLOW_CREDENTIALS = False  # tokens travel in the Authorization header, never in cookies
