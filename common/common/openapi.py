@@ -1,7 +1,8 @@
-"""drf-spectacular extensions for what `common` provides: the bearer JWT of ServiceJWTAuthentication.
+"""drf-spectacular extensions: the bearer JWT of ServiceJWTAuthentication and of user_service's simplejwt.
 
-A service imports this module once (in its AppConfig.ready) so its OpenAPI document names the
-security scheme instead of warning that it cannot resolve the authenticator.
+Every service imports this module once (in its AppConfig.ready) so its OpenAPI document names the
+security scheme of every authenticated operation instead of warning that it cannot resolve the
+authenticator (an operation with no security listed reads as needing no token).
 """
 
 from __future__ import annotations
@@ -17,3 +18,11 @@ class ServiceJWTScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema) -> dict:
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
+class SimpleJWTScheme(ServiceJWTScheme):
+    """user_service's own tokens: simplejwt's JWTAuthentication and its subclasses, the same bearer scheme."""
+
+    target_class = "rest_framework_simplejwt.authentication.JWTAuthentication"
+    match_subclasses = True
+    priority = 1  # over drf-spectacular's contrib extension, which does not match subclasses

@@ -46,6 +46,19 @@ def _prefixed(name: str, document: Document) -> Document:
     return cast(Document, renamed)
 
 
+def _public_security(operation: Document) -> None:
+    """A service's security as the gateway's clients meet it: each scheme is the gateway's bearer token.
+
+    An operation open to anyone (`[{}]`: login, signup, the JWKS) lists no security; one that takes a
+    token but needs none keeps its anonymous alternative.
+    """
+    requirements = operation.pop("security", None) or []
+    public = [{"bearerAuth": []} if requirement else {} for requirement in requirements]
+    public = [requirement for index, requirement in enumerate(public) if requirement not in public[:index]]
+    if any(public):
+        operation["security"] = public
+
+
 def merged(base: Document) -> Document:
     """`base` (the gateway's own schema) with every public path of every reachable service; cached a minute."""
     with _lock:
@@ -67,8 +80,8 @@ def merged(base: Document) -> Document:
             duplicate = path.endswith("/") and path.rstrip("/") in schema["paths"]  # both slashes work; list one
             if path.startswith("/api/") and "/internal/" not in path and not duplicate:
                 for operation in operations.values():
-                    if isinstance(operation, dict) and operation.get("security"):
-                        operation["security"] = [{"bearerAuth": []}]
+                    if isinstance(operation, dict):
+                        _public_security(operation)
                 document["paths"][path] = operations
         document["components"]["schemas"].update(schema["components"]["schemas"])
     if missing:

@@ -30,6 +30,8 @@ def test_one_openapi_document_lists_every_services_public_paths_and_no_internal_
     assert not [p for p in paths if "internal" in p]
     operation = paths["/api/loan/things"]["get"]
     assert operation["security"] == [{"bearerAuth": []}]
+    assert "security" not in paths["/api/loan/open"]["get"]  # open to anyone: no token asked for
+    assert paths["/api/loan/either"]["get"]["security"] == [{"bearerAuth": []}, {}]
     schema_ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert schema_ref == "#/components/schemas/loan_Thing"
     assert {"user_Thing", "loan_Thing"} <= set(document["components"]["schemas"])

@@ -164,6 +164,8 @@ def openapi_document():
         "paths": {
             f"/api/{name}/things": {"get": {"security": [{"jwtAuth": []}], "responses": reply}},
             f"/api/{name}/things/": {"get": {"responses": reply}},
+            f"/api/{name}/open": {"get": {"security": [{}], "responses": reply}},  # anyone, as login is
+            f"/api/{name}/either": {"get": {"security": [{"jwtAuth": []}, {}], "responses": reply}},  # token optional
             "/internal/secrets": {"get": {"responses": reply}},
         },
         "components": {"schemas": {"Thing": {"type": "object", "properties": {"id": {"type": "integer"}}}}},

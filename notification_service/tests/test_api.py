@@ -241,3 +241,13 @@ def test_a_batch_by_email_reaches_every_known_recipient_once(api, mailbox):
     ]
     assert sorted(m["To"] for m in mailbox.messages) == ["ann@example.com", "bob@example.com"]
     assert {m["Subject"] for m in mailbox.messages} == {"Maintenance"}
+
+
+def test_openapi_document_asks_for_a_token_on_every_operation(api):
+    document = api.get("/openapi.json", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    assert document["components"]["securitySchemes"]["jwtAuth"]["scheme"] == "bearer"
+    operations = [(path, op) for path, item in document["paths"].items() for op in item.values()]
+    assert len(operations) >= 5
+    for path, operation in operations:
+        assert operation["security"] == [{"jwtAuth": []}], path

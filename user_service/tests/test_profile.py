@@ -78,3 +78,15 @@ def test_openapi_document_lists_the_public_paths(api):
     paths = response.json()["paths"]
     assert "/api/user/signup" in paths
     assert "/api/user/login" in paths
+
+
+@pytest.mark.django_db
+def test_openapi_document_asks_for_a_token_exactly_where_one_is_needed(api):
+    paths = api.get("/openapi.json", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
+
+    anyone = ["/api/user/signup", "/api/user/login", "/api/user/token/refresh", "/api/user/.well-known/jwks.json"]
+    for path in anyone:
+        (operation,) = paths[path].values()
+        assert operation["security"] == [{}], path  # anonymous only: no token asked for
+    for path, method in [("/api/user/profile", "get"), ("/api/user/list-users", "get"), ("/api/user/logout", "post")]:
+        assert paths[path][method]["security"] == [{"jwtAuth": []}], path

@@ -7,6 +7,9 @@ class UsersConfig(AppConfig):
     verbose_name = "Users"
     default_auto_field = "django.db.models.BigAutoField"
 
+    def ready(self) -> None:
+        import common.openapi  # noqa: F401 - registers the bearer JWT scheme in the OpenAPI document
+
 
 class UsersAdminConfig(admin_apps.AdminConfig):
     """`django.contrib.admin`, its default site the one whose login form is throttled (users.admin_site)."""
