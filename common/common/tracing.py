@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +119,36 @@ def current_trace_ids() -> tuple[str, str] | None:
     if not context.is_valid:
         return None
     return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the span in progress, to carry it where headers do not go (the outbox); else None."""
+    if not ENABLED:
+        return None
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextmanager
+def parent_span(traceparent: str | None) -> Iterator[None]:
+    """Inside the block the span `traceparent` names is the parent of new spans (e.g. an outbox row's, as it is sent).
+
+    Nothing happens with tracing off or without a traceparent.
+    """
+    if not ENABLED or not traceparent:
+        yield
+        return
+    from opentelemetry import context
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    token = context.attach(TraceContextTextMapPropagator().extract({"traceparent": traceparent}))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 class UntrustedTraceContextMiddleware:

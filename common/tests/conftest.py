@@ -88,7 +88,7 @@ def broker_url():
 
 
 def drain_events(url: str) -> list[dict]:
-    """Consume every message waiting in the events queue: [{"id", "task", "body"}]."""
+    """Consume every message waiting in the events queue: [{"id", "task", "body", "headers"}]."""
     messages = []
     with Connection(url) as conn, conn.SimpleQueue(EVENT_QUEUE) as queue:
         while True:
@@ -96,7 +96,9 @@ def drain_events(url: str) -> list[dict]:
                 message = queue.get(block=False)  # sends are complete when send_task returns
             except queue.Empty:
                 return messages
-            messages.append({"id": message.headers["id"], "task": message.headers["task"], "body": message.decode()})
+            headers = message.headers
+            body = message.decode()
+            messages.append({"id": headers["id"], "task": headers["task"], "body": body, "headers": headers})
             message.ack()
 
 

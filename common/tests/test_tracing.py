@@ -7,11 +7,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from celery import Celery
+from celery.contrib.testing.worker import start_worker
+from django.db import transaction
+from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from common import tracing
+from common import events, tracing
 from common.django_settings import web_basics
+from common.events import EVENT_TASK_NAME
+from common.outbox.models import OutboxMessage
+from common.outbox.publisher import publish, relay_pending
+from tests.local_servers import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -190,3 +198,50 @@ def test_services_trust_incoming_trace_context_unless_told_not_to(monkeypatch, t
         monkeypatch.setenv("OTEL_TRUST_INCOMING_TRACEPARENT", value)
 
     assert web_basics(var=tmp_path, service="loan_service")["OTEL_TRUST_INCOMING_TRACEPARENT"] is trusted
+
+
+def registered_event() -> events.UserRegistered:
+    return events.UserRegistered(user_id=1, email="u1@example.com", role="customer", is_approved=True)
+
+
+def test_off_an_outbox_row_has_no_traceparent():
+    with transaction.atomic():
+        envelope = publish(registered_event())
+
+    assert OutboxMessage.objects.get(pk=envelope.event_id).traceparent is None
+
+
+@pytest.fixture
+def event_app(broker):
+    """A Celery app on the test broker whose worker (in this process) records the trace each event ran in."""
+    app = Celery("tracing-test", broker=broker, set_as_current=False)
+    app.conf.broker_connection_retry = False
+    ran_in: list[str] = []
+
+    @app.task(name=EVENT_TASK_NAME, shared=False)
+    def consume(message):
+        context = trace.get_current_span().get_span_context()
+        ran_in.append(f"{context.trace_id:032x}-{context.span_id:016x}")
+
+    app.ran_in = ran_in
+    yield app
+    app.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_is_sent_and_consumed_in_the_trace_of_the_span_that_wrote_it(spans, event_app, broker):
+    with tracing.get_tracer("test").start_as_current_span("decide") as decide, transaction.atomic():
+        envelope = publish(registered_event())
+    decided = decide.get_span_context()
+
+    stored = OutboxMessage.objects.get(pk=envelope.event_id).traceparent
+    assert stored.split("-")[1:3] == [f"{decided.trace_id:032x}", f"{decided.span_id:016x}"]
+    assert relay_pending(event_app) == 1  # a relay pass long after the request: no span of its own open
+    with start_worker(event_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        wait_until(lambda: event_app.ran_in, timeout=10)
+
+    [producer] = [span for span in spans() if span.kind == SpanKind.PRODUCER]
+    [consumer] = [span for span in spans() if span.kind == SpanKind.CONSUMER]
+    assert (producer.context.trace_id, producer.parent.span_id) == (decided.trace_id, decided.span_id)
+    assert (consumer.context.trace_id, consumer.parent.span_id) == (decided.trace_id, producer.context.span_id)
+    assert event_app.ran_in == [f"{decided.trace_id:032x}-{consumer.context.span_id:016x}"]

@@ -13,6 +13,9 @@ class OutboxMessage(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    # The W3C traceparent of the span that wrote the event (tracing on, common.tracing): the relay sends the
+    # event as its child, so the consumer's work joins the trace of the change. Null with tracing off.
+    traceparent = models.CharField(max_length=128, null=True, blank=True)
 
     class Meta:
         ordering = ["created_at"]

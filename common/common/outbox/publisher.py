@@ -7,6 +7,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from common import tracing
 from common.correlation import get_correlation_id
 from common.events import EVENT_QUEUE, EVENT_TASK_NAME, Envelope, Payload
 from common.outbox.models import OutboxMessage
@@ -37,7 +38,12 @@ def envelope_row(payload: Payload) -> OutboxMessage:
 
 
 def _row(envelope: Envelope) -> OutboxMessage:
-    return OutboxMessage(event_id=envelope.event_id, name=envelope.name, message=envelope.to_message())
+    return OutboxMessage(
+        event_id=envelope.event_id,
+        name=envelope.name,
+        message=envelope.to_message(),
+        traceparent=tracing.current_traceparent(),
+    )
 
 
 def relay_pending(celery_app, *, batch_size: int = 100) -> int:
@@ -47,6 +53,8 @@ def relay_pending(celery_app, *, batch_size: int = 100) -> int:
     row at once. The task id is the event id, and the consumer is idempotent
     on it, so a row re-sent after a crash between publish and mark is harmless.
     A broker error stops the batch: what was sent is marked, the rest waits.
+    While tracing, each event is sent as a child of the span that wrote it, so
+    the task that consumes it joins that trace.
     """
     sent = 0
     with transaction.atomic():
@@ -57,14 +65,15 @@ def relay_pending(celery_app, *, batch_size: int = 100) -> int:
         )
         for row in rows:
             try:
-                celery_app.send_task(
-                    EVENT_TASK_NAME,
-                    args=[row.message],
-                    task_id=str(row.event_id),
-                    queue=EVENT_QUEUE,
-                    retry=True,
-                    retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
-                )
+                with tracing.parent_span(row.traceparent):
+                    celery_app.send_task(
+                        EVENT_TASK_NAME,
+                        args=[row.message],
+                        task_id=str(row.event_id),
+                        queue=EVENT_QUEUE,
+                        retry=True,
+                        retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
+                    )
             except Exception as exc:  # noqa: BLE001 - any broker failure: keep the row for the next pass
                 row.attempts += 1
                 row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
