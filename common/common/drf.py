@@ -37,4 +37,6 @@ def spectacular_settings(*, title: str, description: str) -> dict:
         "VERSION": API_VERSION,
         "SERVE_INCLUDE_SCHEMA": False,
         "COMPONENT_SPLIT_REQUEST": True,
+        # The envelope, the error statuses and the headers every reply has (common.openapi).
+        "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "common.openapi.envelope_hook"],
     }

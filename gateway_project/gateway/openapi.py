@@ -10,12 +10,16 @@ from typing import Any, cast
 
 import urllib3
 
+from common.envelope_schema import CORRELATION_HEADER, RETRY_AFTER_HEADER, error_envelope
+from common.errors import ErrorCode
+from gateway.envelope import GatewayErrorCode
 from gateway.upstreams import upstreams
 
 CACHE_SECONDS = 60.0
 Document = dict[str, Any]
 _cache: dict[str, Any] = {"at": float("-inf"), "document": None}
 _lock = threading.Lock()
+INTEGER = {"type": "integer"}
 _REF = re.compile(r'"#/components/schemas/([^"]+)"')
 
 
@@ -59,6 +63,46 @@ def _public_security(operation: Document) -> None:
         operation["security"] = public
 
 
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": {"description": "Requests allowed in the window of the tightest limit.", "schema": INTEGER},
+    "RateLimit-Remaining": {"description": "Requests left in it.", "schema": INTEGER},
+    "RateLimit-Reset": {"description": "Seconds until it is full again.", "schema": INTEGER},
+}
+GATEWAY_REPLIES = {  # status: (codes, description, whether only operations with a body can get it)
+    400: ([ErrorCode.VALIDATION_ERROR], "The request is invalid.", False),
+    408: ([GatewayErrorCode.REQUEST_TIMEOUT], "The request body was not sent in time.", True),
+    413: ([ErrorCode.PAYLOAD_TOO_LARGE], "The request body is too large.", True),
+    429: ([ErrorCode.RATE_LIMITED], "Too many requests: wait for Retry-After seconds.", False),
+    502: (
+        [ErrorCode.BAD_UPSTREAM_RESPONSE, ErrorCode.UPSTREAM_REPLY_TOO_LARGE],
+        "The service gave no usable answer.",
+        False,
+    ),
+    503: ([ErrorCode.SERVICE_UNAVAILABLE], "The service is unavailable; try again shortly.", False),
+    504: ([ErrorCode.UPSTREAM_TIMEOUT], "The service did not answer in time.", False),
+}
+
+
+def _gateway_replies(operation: Document) -> None:
+    """The replies the gateway itself may give instead of the service's, and the headers it adds to all.
+
+    A status the service documents too gets the gateway's codes added to its enum.
+    """
+    replies = operation.setdefault("responses", {})
+    has_body = "requestBody" in operation
+    for status, (codes, description, body_only) in GATEWAY_REPLIES.items():
+        if body_only and not has_body:
+            continue
+        reply = replies.setdefault(str(status), {"description": description})
+        schema = reply.get("content", {}).get("application/json", {}).get("schema", {})
+        known = schema.get("properties", {}).get("error", {}).get("properties", {}).get("code", {}).get("enum", [])
+        reply["content"] = {"application/json": {"schema": error_envelope([*known, *codes])}}
+    for reply in replies.values():
+        reply.setdefault("headers", {}).update({**CORRELATION_HEADER, **RATE_LIMIT_HEADERS})
+    replies["429"]["headers"].update(RETRY_AFTER_HEADER)
+    operation["responses"] = dict(sorted(replies.items()))
+
+
 def merged(base: Document) -> Document:
     """`base` (the gateway's own schema) with every public path of every reachable service; cached a minute."""
     with _lock:
@@ -82,6 +126,7 @@ def merged(base: Document) -> Document:
                 for operation in operations.values():
                     if isinstance(operation, dict):
                         _public_security(operation)
+                        _gateway_replies(operation)
                 document["paths"][path] = operations
         document["components"]["schemas"].update(schema["components"]["schemas"])
     if missing:

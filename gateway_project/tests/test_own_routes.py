@@ -38,6 +38,21 @@ def test_one_openapi_document_lists_every_services_public_paths_and_no_internal_
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
 
+def test_the_document_lists_the_replies_the_gateway_gives_itself(gateway):
+    paths = gateway.request("GET", "/api/openapi.json").json["paths"]
+    replies = paths["/api/loan/things"]["get"]["responses"]
+
+    assert {"200", "400", "429", "502", "503", "504"} <= set(replies)
+    assert "413" not in replies  # no body, so never too large
+    timeout = replies["504"]["content"]["application/json"]["schema"]
+    assert timeout["properties"]["error"]["properties"]["code"]["enum"] == ["upstream_timeout"]
+    assert timeout["properties"]["success"]["enum"] == [False]
+    assert {"X-Correlation-ID", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(
+        replies["200"]["headers"]
+    )
+    assert "Retry-After" in replies["429"]["headers"]
+
+
 def test_docs_page_renders_the_document(gateway):
     reply = gateway.request("GET", "/api/docs")
 

@@ -90,3 +90,14 @@ def test_openapi_document_asks_for_a_token_exactly_where_one_is_needed(api):
         assert operation["security"] == [{}], path  # anonymous only: no token asked for
     for path, method in [("/api/user/profile", "get"), ("/api/user/list-users", "get"), ("/api/user/logout", "post")]:
         assert paths[path][method]["security"] == [{"jwtAuth": []}], path
+
+
+@pytest.mark.django_db
+def test_openapi_document_shows_the_jwks_bare_and_login_in_the_envelope(api):
+    paths = api.get("/openapi.json", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
+
+    jwks = paths["/api/user/.well-known/jwks.json"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert "success" not in jwks["schema"].get("properties", {})  # RFC 7517's key set, as served
+    signup = paths["/api/user/signup"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    assert signup["required"] == ["success", "data"]
+    assert "409" in paths["/api/user/signup"]["post"]["responses"]  # the email is taken

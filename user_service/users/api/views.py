@@ -1,12 +1,14 @@
 """user_service's public API (API.md, "Users"): thin views over users.services and users.selectors."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import created, ok, validated
+from common.envelope_schema import NOT_ENVELOPED
 from common.pagination import PageOutput, PageParams, paginate
 from common.permissions import IsAdmin, IsAdminOrApprovedAgent
 from users import factors, selectors, services, signin
@@ -328,6 +330,10 @@ class JwksView(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
+    @extend_schema(
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="RFC 7517's JSON Web Key Set.")},
+        extensions={NOT_ENVELOPED: True},
+    )
     def get(self, request):
         # RFC 7517's bare key set, not the envelope: every JWKS client expects this shape.
         return Response(jwks_document(), headers={"Cache-Control": "public, max-age=300"})
