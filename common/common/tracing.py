@@ -151,6 +151,21 @@ def parent_span(traceparent: str | None) -> Iterator[None]:
         context.detach(token)
 
 
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Inside the block instrumented libraries make no spans (the outbox relay's polling: a query every 0.2 s).
+
+    A `parent_span` inside it traces again, in the trace it names.
+    """
+    if not ENABLED:
+        yield
+        return
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        yield
+
+
 class UntrustedTraceContextMiddleware:
     """Outermost while tracing with OTEL_TRUST_INCOMING_TRACEPARENT off: drops the client's trace context.
 

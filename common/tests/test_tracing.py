@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
-from django.db import transaction
+from django.db import connection, transaction
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -245,3 +245,20 @@ def test_an_event_is_sent_and_consumed_in_the_trace_of_the_span_that_wrote_it(sp
     assert (producer.context.trace_id, producer.parent.span_id) == (decided.trace_id, decided.span_id)
     assert (consumer.context.trace_id, consumer.parent.span_id) == (decided.trace_id, producer.context.span_id)
     assert event_app.ran_in == [f"{decided.trace_id:032x}-{consumer.context.span_id:016x}"]
+
+
+@pytest.mark.postgres  # SQLite's queries make no spans, so there it could not fail
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_relay_pass_makes_no_spans(spans, event_app):
+    connection.close()  # the next query connects again, through the now traced psycopg
+    try:
+        with tracing.get_tracer("test").start_as_current_span("query") as query:
+            OutboxMessage.objects.count()
+
+        assert relay_pending(event_app) == 0
+    finally:
+        connection.close()  # no traced connection outlives the test
+
+    queries = [span for span in spans() if span.attributes.get("db.system") == "postgresql"]
+    assert queries, "psycopg made no spans at all"
+    assert {span.parent.span_id for span in queries} == {query.get_span_context().span_id}

@@ -54,8 +54,14 @@ def relay_pending(celery_app, *, batch_size: int = 100) -> int:
     on it, so a row re-sent after a crash between publish and mark is harmless.
     A broker error stops the batch: what was sent is marked, the rest waits.
     While tracing, each event is sent as a child of the span that wrote it, so
-    the task that consumes it joins that trace.
+    the task that consumes it joins that trace; the pass itself (its queries,
+    several a second while idle) is not traced.
     """
+    with tracing.untraced():
+        return _relay_batch(celery_app, batch_size)
+
+
+def _relay_batch(celery_app, batch_size: int) -> int:
     sent = 0
     with transaction.atomic():
         rows = list(
