@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import urllib3
 
+from common import tracing
 from common.correlation import HEADER as CORRELATION_HEADER
 from common.correlation import get_correlation_id
 from common.errors import ErrorCode, UpstreamUnavailable
@@ -168,6 +169,7 @@ class ServiceClient:
     def _send(self, method: str, path: str, body: dict | None, extra_headers: dict[str, str]):
         headers = {**self.headers, **extra_headers, "Accept": "application/json"}
         headers[CORRELATION_HEADER] = get_correlation_id()
+        tracing.inject_trace_context(headers)  # the called service continues this trace
         encoded = None
         if body is not None:
             encoded = json.dumps(body).encode()

@@ -132,6 +132,14 @@ def current_traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
+def inject_trace_context(headers: dict[str, str]) -> None:
+    """Add the span in progress to outgoing `headers` as `traceparent` (and `tracestate`); a no-op with tracing off."""
+    if ENABLED:
+        from opentelemetry.propagate import inject
+
+        inject(headers)
+
+
 @contextmanager
 def parent_span(traceparent: str | None) -> Iterator[None]:
     """Inside the block the span `traceparent` names is the parent of new spans (e.g. an outbox row's, as it is sent).

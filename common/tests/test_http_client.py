@@ -5,7 +5,9 @@ import threading
 import time
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from common import tracing
 from common.correlation import correlation_scope
 from common.errors import UpstreamUnavailable
 from common.http import CircuitBreaker, CircuitOpen, ServiceClient, UpstreamTimeout
@@ -230,3 +232,27 @@ def test_a_service_that_hangs_is_a_timeout_envelope_for_the_caller(api, settings
     assert time.monotonic() - started < 2
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "upstream_timeout"
+
+
+def test_without_tracing_a_call_carries_no_traceparent(http_server):
+    server = http_server()
+
+    client(server.url).get_json("/api/thing")
+
+    [hit] = server.hits
+    assert "traceparent" not in {name.lower() for name in hit.headers}
+
+
+def test_while_tracing_a_call_carries_the_span_in_progress(http_server, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    server = http_server()
+    tracing.configure_tracing("common_tests", exporter=InMemorySpanExporter())
+    try:
+        with tracing.get_tracer("test").start_as_current_span("check customer") as span:
+            client(server.url).get_json("/internal/users/5")
+    finally:
+        tracing.shutdown_tracing()
+
+    [hit] = server.hits
+    context = span.get_span_context()
+    assert hit.headers["traceparent"].split("-")[1:3] == [f"{context.trace_id:032x}", f"{context.span_id:016x}"]
