@@ -11,6 +11,7 @@ from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from django.db import connection, transaction
 from opentelemetry import trace
+from opentelemetry.instrumentation.django import DjangoInstrumentor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -101,6 +102,25 @@ def test_configuring_twice_keeps_the_first_provider(spans):
 
     assert [span.name for span in spans()] == ["work"]
     assert second.get_finished_spans() == ()
+
+
+def test_tracing_puts_its_middleware_first_and_shutting_down_takes_it_out(monkeypatch):
+    from django.conf import settings
+
+    middleware = settings.MIDDLEWARE
+    before = list(middleware)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    tracing.configure_tracing("common_tests", exporter=InMemorySpanExporter())
+    try:
+        during = list(settings.MIDDLEWARE)
+    finally:
+        tracing.shutdown_tracing()
+
+    assert during[:2] == [tracing.UNTRUSTED_MIDDLEWARE, DjangoInstrumentor._opentelemetry_middleware]
+    assert during[2:] == before
+    # In place: whoever holds the list (an override_settings to be undone, the shared SERVICE_MIDDLEWARE) has it back.
+    assert settings.MIDDLEWARE is middleware
+    assert middleware == before
 
 
 def test_spans_carry_the_service_name(spans):
