@@ -1,6 +1,6 @@
 """Admins' API keys (API.md, "API keys"), and the gateway's exchange of a key for a token under /internal/."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.views import APIView
 
@@ -52,6 +52,7 @@ class ApiKeysView(APIView):
     permission_classes = [IsAdmin]
     idempotency = "exempt"  # the reply carries the key's secret: never stored for an Idempotency-Key to replay
 
+    @extend_schema_serializer(component_name="ApiKeyInput")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         owner_id = serializers.IntegerField(min_value=1)

@@ -1,7 +1,7 @@
 """user_service's public API (API.md, "Users"): thin views over users.services and users.selectors."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -29,6 +29,7 @@ class SignupView(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
+    @extend_schema_serializer(component_name="SignupInput")
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
@@ -55,6 +56,7 @@ class LoginView(APIView):
     throttle_classes = [LoginPerIPThrottle, LoginPerEmailThrottle]
     idempotency = "exempt"  # the reply carries tokens: never stored for an Idempotency-Key to replay
 
+    @extend_schema_serializer(component_name="LoginInput")
     class InputSerializer(serializers.Serializer):
         email = serializers.CharField(max_length=254)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
@@ -81,6 +83,7 @@ class LoginSecondFactorView(APIView):
     throttle_classes = [LoginPerIPThrottle, SecondFactorPerEmailThrottle]
     idempotency = "exempt"  # the reply carries tokens
 
+    @extend_schema_serializer(component_name="SecondFactorInput")
     class InputSerializer(ChallengeInput, CodeInput):
         pass
 
@@ -130,6 +133,7 @@ class TotpDisableView(APIView):
     throttle_classes = [LoginPerIPThrottle, SignedInCodePerEmailThrottle]
     idempotency = "exempt"  # credentials are checked on every attempt
 
+    @extend_schema_serializer(component_name="TotpDisableInput")
     class InputSerializer(CodeInput):
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
@@ -224,6 +228,7 @@ class LogoutView(APIView):
 class ProfileView(APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema_serializer(component_name="ProfileInput")
     class InputSerializer(serializers.Serializer):
         first_name = serializers.CharField(max_length=NAME_MAX, allow_blank=True, required=False)
         last_name = serializers.CharField(max_length=NAME_MAX, allow_blank=True, required=False)
@@ -242,6 +247,7 @@ class ChangePasswordView(APIView):
     permission_classes = [IsAuthenticated]
     idempotency = "exempt"  # credentials are checked on every attempt, never answered from storage
 
+    @extend_schema_serializer(component_name="ChangePasswordInput")
     class InputSerializer(serializers.Serializer):
         old_password = serializers.CharField(max_length=128, trim_whitespace=False)
         new_password = serializers.CharField(max_length=128, trim_whitespace=False)
@@ -256,6 +262,7 @@ class ChangePasswordView(APIView):
 class CreateAdminView(APIView):
     permission_classes = [IsAdmin]
 
+    @extend_schema_serializer(component_name="CreateAdminInput")
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
@@ -311,6 +318,7 @@ class ListApprovalsView(APIView):
 class ApproveDeleteAgentView(APIView):
     permission_classes = [IsAdmin]
 
+    @extend_schema_serializer(component_name="AgentDecisionInput")
     class InputSerializer(serializers.Serializer):
         action = serializers.ChoiceField(choices=["approve", "reject"])
 
