@@ -1,6 +1,7 @@
 """Admins' API keys (API.md, "API keys"), and the gateway's exchange of a key for a token under /internal/."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.views import APIView
 
@@ -113,5 +114,24 @@ class ExchangeApiKeyView(APIView):
     permission_classes = []
     idempotency = "exempt"  # the reply carries a token
 
+    @extend_schema_serializer(component_name="ExchangedKeyOutput")
+    class OutputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="ExchangedKey")
+        class KeySerializer(serializers.Serializer):
+            id = serializers.IntegerField()
+            name = serializers.CharField(max_length=100)
+            owner_id = serializers.IntegerField()
+            scopes = serializers.ListField(child=serializers.ChoiceField(choices=scopes.ALL))
+            rate_limit = serializers.IntegerField(min_value=1, help_text="Requests a minute through the gateway.")
+
+        access = serializers.CharField(help_text="An access token for the key's owner, with the key's scopes.")
+        expires_in = serializers.IntegerField(help_text="Seconds until it expires; never after the key.")
+        api_key = KeySerializer()
+
+    @extend_schema(
+        request=None,
+        parameters=[OpenApiParameter("X-API-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)],
+        responses={200: OutputSerializer},
+    )
     def post(self, request):
         return ok(api_keys.exchange(request.META.get("HTTP_X_API_KEY", "")))

@@ -1,5 +1,6 @@
 """Service-to-service endpoints under /internal/: a service key, never routed by the gateway."""
 
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.views import APIView
 
@@ -20,10 +21,13 @@ class InternalUserView(APIView):
     authentication_classes = []
     permission_classes = [HasServiceKey]
 
+    @extend_schema_serializer(component_name="InternalUserOutput")
     class OutputSerializer(serializers.ModelSerializer):
         class Meta:
             model = User
             fields = ["id", "role", "is_active", "email"]
+            read_only_fields = fields
 
+    @extend_schema(responses={200: OutputSerializer})
     def get(self, request, user_id: int):
         return ok(self.OutputSerializer(selectors.get_user(user_id)).data)

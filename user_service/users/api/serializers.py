@@ -1,7 +1,8 @@
-"""The user and session objects of API.md, shared by every view that returns them."""
+"""The user, session, token and second-factor objects of API.md, shared by every view that returns them."""
 
 from rest_framework import serializers
 
+from users import mfa
 from users.models import User, UserSession
 
 
@@ -36,3 +37,32 @@ class SessionOutput(serializers.ModelSerializer):
 
 def sessions_data(sessions, *, current: str | None) -> list[dict]:
     return SessionOutput(sessions, many=True, context={"current": current}).data
+
+
+class TokenPairOutput(serializers.Serializer):
+    access = serializers.CharField(help_text="An RS256 access token (JWT_ACCESS_LIFETIME_SECONDS).")
+    refresh = serializers.CharField(help_text="The session's refresh token; it works once.")
+
+
+def _recovery_codes(**kwargs) -> serializers.ListField:
+    code = serializers.CharField(min_length=9, max_length=9, help_text="xxxx-xxxx; case and dashes ignored.")
+    return serializers.ListField(
+        child=code, min_length=mfa.RECOVERY_CODE_COUNT, max_length=mfa.RECOVERY_CODE_COUNT, **kwargs
+    )
+
+
+class SignedInOutput(TokenPairOutput):
+    user = UserOutput()
+
+
+class SecondFactorSignedInOutput(SignedInOutput):
+    recovery_codes = _recovery_codes(required=False, help_text="Only when this sign-in confirmed an enrolment.")
+
+
+class TotpSecretOutput(serializers.Serializer):
+    secret = serializers.CharField(min_length=32, max_length=32, help_text="The base32 shared secret.")
+    otpauth_uri = serializers.CharField(help_text="The otpauth://totp/ URI, for a QR code.")
+
+
+class RecoveryCodesOutput(serializers.Serializer):
+    recovery_codes = _recovery_codes(help_text="Ten one-time codes, shown only now.")

@@ -1,7 +1,7 @@
 """user_service's public API (API.md, "Users"): thin views over users.services and users.selectors."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -12,7 +12,18 @@ from common.envelope_schema import NOT_ENVELOPED
 from common.pagination import PageOutput, PageParams, paginate
 from common.permissions import IsAdmin, IsAdminOrApprovedAgent
 from users import factors, selectors, services, signin
-from users.api.serializers import SessionOutput, UserOutput, sessions_data, user_data, users_data
+from users.api.serializers import (
+    RecoveryCodesOutput,
+    SecondFactorSignedInOutput,
+    SessionOutput,
+    SignedInOutput,
+    TokenPairOutput,
+    TotpSecretOutput,
+    UserOutput,
+    sessions_data,
+    user_data,
+    users_data,
+)
 from users.models import Role
 from users.throttles import (
     LoginPerEmailThrottle,
@@ -61,7 +72,26 @@ class LoginView(APIView):
         email = serializers.CharField(max_length=254)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema_serializer(component_name="MfaRequiredOutput")
+    class MfaRequiredSerializer(serializers.Serializer):
+        mfa_required = serializers.BooleanField(help_text="Always true: send a code to /login/mfa.")
+        challenge = serializers.CharField(help_text="For /login/mfa; not a token.")
+        expires_in = serializers.IntegerField(help_text="Seconds the challenge stays valid (MFA_CHALLENGE_SECONDS).")
+        methods = serializers.ListField(child=serializers.ChoiceField(choices=signin.METHODS))
+
+    @extend_schema_serializer(component_name="MfaEnrolmentRequiredOutput")
+    class MfaEnrolmentRequiredSerializer(serializers.Serializer):
+        mfa_enrolment_required = serializers.BooleanField(help_text="Always true: set a factor up at /login/mfa/enrol.")
+        challenge = serializers.CharField(help_text="For /login/mfa/enrol, then /login/mfa; not a token.")
+        expires_in = serializers.IntegerField(help_text="Seconds the challenge stays valid (MFA_CHALLENGE_SECONDS).")
+
+    OutputSerializer = PolymorphicProxySerializer(
+        component_name="LoginOutput",
+        serializers=[SignedInOutput, MfaRequiredSerializer, MfaEnrolmentRequiredSerializer],
+        resource_type_field_name=None,
+    )
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request):
         data = validated(self.InputSerializer, request.data)
         return signed_in(signin.sign_in(**data, request=request))
@@ -87,7 +117,7 @@ class LoginSecondFactorView(APIView):
     class InputSerializer(ChallengeInput, CodeInput):
         pass
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema(request=InputSerializer, responses={200: SecondFactorSignedInOutput})
     def post(self, request):
         data = validated(self.InputSerializer, request.data)
         return signed_in(signin.verify_second_factor(**data, request=request))
@@ -101,7 +131,7 @@ class LoginEnrolView(APIView):
     throttle_classes = [LoginPerIPThrottle, SecondFactorPerEmailThrottle]
     idempotency = "exempt"  # the reply carries a secret
 
-    @extend_schema(request=ChallengeInput)
+    @extend_schema(request=ChallengeInput, responses={200: TotpSecretOutput})
     def post(self, request):
         data = validated(ChallengeInput, request.data)
         return ok(signin.enrol_while_signing_in(**data))
@@ -113,6 +143,7 @@ class TotpView(APIView):
     permission_classes = [IsAuthenticated]
     idempotency = "exempt"  # the reply carries a secret
 
+    @extend_schema(request=None, responses={201: TotpSecretOutput})
     def post(self, request):
         return created(factors.start_enrolment(request.user))
 
@@ -122,7 +153,7 @@ class TotpConfirmView(APIView):
     throttle_classes = [LoginPerIPThrottle, SignedInCodePerEmailThrottle]
     idempotency = "exempt"  # the reply carries the recovery codes
 
-    @extend_schema(request=CodeInput)
+    @extend_schema(request=CodeInput, responses={200: RecoveryCodesOutput})
     def post(self, request):
         data = validated(CodeInput, request.data)
         return ok({"recovery_codes": factors.confirm_enrolment(request.user, data["code"], request=request)})
@@ -137,7 +168,11 @@ class TotpDisableView(APIView):
     class InputSerializer(CodeInput):
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema_serializer(component_name="TotpDisabledOutput")
+    class OutputSerializer(serializers.Serializer):
+        mfa_enabled = serializers.BooleanField(help_text="Always false.")
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request):
         data = validated(self.InputSerializer, request.data)
         factors.disable(request.user, password=data["password"], code=data["code"], request=request)
@@ -149,7 +184,7 @@ class RecoveryCodesView(APIView):
     throttle_classes = [LoginPerIPThrottle, SignedInCodePerEmailThrottle]
     idempotency = "exempt"  # the reply carries the recovery codes
 
-    @extend_schema(request=CodeInput)
+    @extend_schema(request=CodeInput, responses={200: RecoveryCodesOutput})
     def post(self, request):
         data = validated(CodeInput, request.data)
         codes = factors.regenerate_recovery_codes(request.user, code=data["code"], request=request)
@@ -161,6 +196,12 @@ class MfaResetView(APIView):
 
     permission_classes = [IsAdmin]
 
+    @extend_schema_serializer(component_name="MfaResetOutput")
+    class OutputSerializer(serializers.Serializer):
+        user_id = serializers.IntegerField()
+        mfa_enabled = serializers.BooleanField(help_text="Always false.")
+
+    @extend_schema(request=None, responses={200: OutputSerializer})
     def post(self, request, user_id: int):
         user = factors.reset(user_id=user_id, admin=request.user, request=request)
         return ok({"user_id": user.id, "mfa_enabled": False})
@@ -180,12 +221,17 @@ class SessionsView(APIView):
     permission_classes = [IsAuthenticated]
     idempotency = "exempt"  # a second sign-out of the others finds none: the answer says so
 
+    @extend_schema_serializer(component_name="SessionsEndedOutput")
+    class EndedSerializer(serializers.Serializer):
+        ended = serializers.IntegerField(min_value=0, help_text="How many other sessions this ended.")
+
     @extend_schema(parameters=[PageParams], responses=SessionPageOutput)
     def get(self, request):
         current = _current_session(request)
         sessions = services.active_sessions(request.user)
         return ok(paginate(sessions, request.query_params, lambda rows: sessions_data(rows, current=current)))
 
+    @extend_schema(request=None, responses={200: EndedSerializer})
     def delete(self, request):
         ended = services.sign_out_other_sessions(user=request.user, keep=_current_session(request), request=request)
         return ok({"ended": ended})
@@ -194,6 +240,7 @@ class SessionsView(APIView):
 class SessionDetailView(APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request, session_id):
         services.sign_out_session(user=request.user, session_id=session_id, request=request)
         return Response(status=204)
@@ -208,7 +255,7 @@ class TokenRefreshView(APIView):
     authentication_classes = []
     idempotency = "exempt"  # the reply carries tokens
 
-    @extend_schema(request=RefreshInput)
+    @extend_schema(request=RefreshInput, responses={200: TokenPairOutput})
     def post(self, request):
         data = validated(RefreshInput, request.data)
         return ok(signin.refresh(refresh=data["refresh"], request=request))
@@ -218,7 +265,11 @@ class LogoutView(APIView):
     permission_classes = [IsAuthenticated]
     idempotency = "exempt"  # token handling is never replayed: a second logout is told the token is revoked
 
-    @extend_schema(request=RefreshInput)
+    @extend_schema_serializer(component_name="LoggedOutOutput")
+    class OutputSerializer(serializers.Serializer):
+        logged_out = serializers.BooleanField(help_text="Always true.")
+
+    @extend_schema(request=RefreshInput, responses={200: OutputSerializer})
     def post(self, request):
         data = validated(RefreshInput, request.data)
         services.logout(user=request.user, refresh=data["refresh"], request=request)
@@ -252,7 +303,11 @@ class ChangePasswordView(APIView):
         old_password = serializers.CharField(max_length=128, trim_whitespace=False)
         new_password = serializers.CharField(max_length=128, trim_whitespace=False)
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema_serializer(component_name="PasswordChangedOutput")
+    class OutputSerializer(serializers.Serializer):
+        password_changed = serializers.BooleanField(help_text="Always true.")
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request):
         data = validated(self.InputSerializer, request.data)
         services.change_password(user=request.user, **data, request=request)
@@ -329,6 +384,7 @@ class ApproveDeleteAgentView(APIView):
         agent = services.decide_agent(user_id=user_id, admin_id=request.user.id, approve=approve, request=request)
         return ok(user_data(agent))
 
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request, user_id: int):
         services.delete_agent(user_id=user_id, admin_id=request.user.id, request=request)
         return Response(status=204)
