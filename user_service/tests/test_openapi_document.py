@@ -1,0 +1,205 @@
+"""The OpenAPI document states every operation's body and reply, and a real reply matches what it states."""
+
+import pytest
+from drf_spectacular.drainage import GENERATOR_STATS
+from drf_spectacular.generators import SchemaGenerator
+
+from tests.factories import PASSWORD, UserFactory, give_totp
+from users.models import Role
+
+REFS = "#/components/schemas/"
+
+
+def generator_complaints() -> tuple[list[str], list[str]]:
+    """The errors and warnings drf-spectacular reports while generating the document (what --fail-on-warn sees)."""
+    GENERATOR_STATS.reset()
+    try:
+        with GENERATOR_STATS.silence():
+            SchemaGenerator().get_schema(request=None, public=True)
+        return list(GENERATOR_STATS._error_cache), list(GENERATOR_STATS._warn_cache)
+    finally:
+        GENERATOR_STATS.reset()
+
+
+def resolved(document: dict, schema: dict) -> dict:
+    """`schema` with its `$ref` (or a lone `allOf` around one) followed into components/schemas."""
+    while True:
+        if "$ref" in schema:
+            schema = {**document["components"]["schemas"][schema["$ref"].removeprefix(REFS)], **schema}
+            del schema["$ref"]
+        elif len(schema.get("allOf", [])) == 1:
+            (inner,) = schema["allOf"]
+            schema = {**{key: value for key, value in schema.items() if key != "allOf"}, **inner}
+        else:
+            return schema
+
+
+def documented_data(document: dict, path: str, method: str, status: int) -> dict:
+    """The schema of the `data` of `method path`'s `status` reply (the schema itself if it has no envelope)."""
+    content = document["paths"][path][method]["responses"][str(status)]["content"]["application/json"]
+    schema = resolved(document, content["schema"])
+    properties = schema.get("properties", {})
+    return resolved(document, properties["data"]) if {"success", "data"} <= set(properties) else schema
+
+
+def mismatches(document: dict, schema: dict, value, where: str = "data") -> list[str]:
+    """Where `value` has a key `schema` does not state, or lacks one it requires (nested objects and lists too)."""
+    schema = resolved(document, schema)
+    if "oneOf" in schema:
+        found = [mismatches(document, option, value, where) for option in schema["oneOf"]]
+        return [] if [] in found else [f"{where}: matches none of oneOf: {found}"]
+    if value is None:
+        return [] if schema.get("nullable") else [f"{where}: null, not nullable"]
+    if isinstance(value, list):
+        return [problem for item in value for problem in mismatches(document, schema.get("items", {}), item, where)]
+    if not isinstance(value, dict) or "properties" not in schema:
+        return []
+    properties = schema["properties"]
+    problems = [f"{where}.{key}: not documented" for key in value if key not in properties]
+    problems += [
+        f"{where}.{key}: documented as required, missing" for key in schema.get("required", []) if key not in value
+    ]
+    for key in set(value) & set(properties):
+        problems += mismatches(document, properties[key], value[key], f"{where}.{key}")
+    return problems
+
+
+def assert_documented(document: dict, path: str, method: str, response) -> None:
+    schema = documented_data(document, path, method, response.status_code)
+    assert mismatches(document, schema, response.json()["data"]) == []
+
+
+@pytest.fixture
+def document(api):
+    return api.get("/openapi.json", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+
+def test_generating_the_document_reports_no_error():
+    errors, warnings = generator_complaints()
+
+    assert errors == []
+    assert [warning for warning in warnings if "unable to guess serializer" in warning] == []
+
+
+def test_no_two_serializers_share_a_component_name():
+    # Two components of the same name: drf-spectacular keeps one, and the other operation states its body.
+    _, warnings = generator_complaints()
+
+    assert [warning for warning in warnings if "components with identical names" in warning] == []
+
+
+@pytest.mark.django_db
+def test_login_reply_is_the_documented_one(api, document, customer):
+    response = api.post("/api/user/login", {"email": customer.email, "password": PASSWORD}, format="json")
+
+    assert response.status_code == 200
+    assert_documented(document, "/api/user/login", "post", response)
+
+
+@pytest.mark.django_db
+def test_login_challenge_for_a_second_factor_is_documented(api, document, customer):
+    give_totp(customer)
+
+    response = api.post("/api/user/login", {"email": customer.email, "password": PASSWORD}, format="json")
+
+    assert response.json()["data"]["mfa_required"] is True
+    assert_documented(document, "/api/user/login", "post", response)
+
+
+@pytest.mark.django_db
+def test_login_challenge_to_set_a_factor_up_is_documented(api, document):
+    admin = UserFactory(role=Role.ADMIN, is_staff=True)
+
+    response = api.post("/api/user/login", {"email": admin.email, "password": PASSWORD}, format="json")
+
+    assert response.json()["data"]["mfa_enrolment_required"] is True
+    assert_documented(document, "/api/user/login", "post", response)
+
+
+@pytest.mark.django_db
+def test_login_second_step_reply_is_documented(api, document, customer):
+    next_code = give_totp(customer)
+    challenge = api.post("/api/user/login", {"email": customer.email, "password": PASSWORD}, format="json")
+
+    response = api.post(
+        "/api/user/login/mfa", {"challenge": challenge.json()["data"]["challenge"], "code": next_code()}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert_documented(document, "/api/user/login/mfa", "post", response)
+
+
+@pytest.mark.django_db
+def test_token_refresh_reply_is_documented(api, document, customer):
+    tokens = api.post("/api/user/login", {"email": customer.email, "password": PASSWORD}, format="json")
+
+    response = api.post("/api/user/token/refresh", {"refresh": tokens.json()["data"]["refresh"]}, format="json")
+
+    assert response.status_code == 200
+    assert_documented(document, "/api/user/token/refresh", "post", response)
+
+
+@pytest.mark.django_db
+def test_sessions_list_reply_is_documented(api, document, customer):
+    response = api.as_user(customer).get("/api/user/sessions")
+
+    assert response.status_code == 200
+    assert response.json()["data"]["results"]
+    assert_documented(document, "/api/user/sessions", "get", response)
+
+
+@pytest.mark.django_db
+def test_sign_out_of_other_sessions_reply_is_documented(api, document, customer):
+    response = api.as_user(customer).delete("/api/user/sessions")
+
+    assert response.status_code == 200
+    assert_documented(document, "/api/user/sessions", "delete", response)
+
+
+@pytest.mark.django_db
+def test_change_password_reply_is_documented(api, document, customer):
+    body = {"old_password": PASSWORD, "new_password": "another-Horse-8"}
+
+    response = api.as_user(customer).post("/api/user/change-password", body, format="json")
+
+    assert response.status_code == 200
+    assert_documented(document, "/api/user/change-password", "post", response)
+
+
+@pytest.mark.django_db
+def test_totp_set_up_reply_is_documented(api, document, customer):
+    response = api.as_user(customer).post("/api/user/mfa/totp", format="json")
+
+    assert response.status_code == 201
+    assert_documented(document, "/api/user/mfa/totp", "post", response)
+
+
+def test_login_documents_the_body_it_validates(document):
+    body = document["paths"]["/api/user/login"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+
+    schema = resolved(document, body)
+
+    assert set(schema["properties"]) == {"email", "password"}
+    assert sorted(schema["required"]) == ["email", "password"]
+    assert schema["properties"]["email"]["maxLength"] == 254
+
+
+def test_signup_documents_the_roles_it_accepts(document):
+    body = document["paths"]["/api/user/signup"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+
+    role = resolved(document, resolved(document, body)["properties"]["role"])
+
+    assert sorted(role["enum"]) == ["agent", "customer"]
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [("/api/user/sessions/{session_id}", "delete"), ("/api/user/approve-delete/{user_id}", "delete")],
+    ids=["sign-out-one-session", "delete-agent"],
+)
+def test_deletions_are_documented_as_204_without_a_body(document, path, method):
+    responses = document["paths"][path][method]["responses"]
+
+    assert "204" in responses
+    assert "content" not in responses["204"]
+    assert not [status for status in responses if status.startswith("2") and status != "204"]
