@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
@@ -37,6 +37,8 @@ class NotificationOutput(serializers.ModelSerializer):
             "sent_at",
             "read_at",
         ]
+        # A reply: every field is always there (a model default would make it optional in the document).
+        extra_kwargs = {name: {"required": True} for name in fields if name not in ("id", "created_at")}
 
 
 class NotificationPageOutput(PageOutput):
@@ -62,6 +64,7 @@ class NotificationDetailView(APIView):
     required_scopes = {"GET": scopes.NOTIFICATIONS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(responses={200: NotificationOutput})
     def get(self, request, notification_id: int):
         return ok(NotificationOutput(selectors.get_notification_for(request.user, notification_id)).data)
 
@@ -70,6 +73,7 @@ class MarkReadView(APIView):
     required_scopes = {"POST": scopes.NOTIFICATIONS_READ}  # what an API key needs (common.scopes)
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(request=None, responses={200: NotificationOutput})
     def post(self, request, notification_id: int):
         notification = services.mark_read(notification_id=notification_id, user_id=request.user.id)
         return ok(NotificationOutput(notification).data)
@@ -83,7 +87,7 @@ def _reject_line_breaks(value: str) -> str:
 
 
 class MessageInput(serializers.Serializer):
-    channel = serializers.ChoiceField(choices=Notification.Channel.values)
+    channel = serializers.ChoiceField(choices=Notification.Channel.choices)  # the model's: one enum in the document
     subject = serializers.CharField(max_length=200, validators=[_reject_line_breaks])
     body = serializers.CharField(max_length=10_000)
 
@@ -96,9 +100,11 @@ class SendView(APIView):
     required_scopes = {"POST": scopes.NOTIFICATIONS_SEND}  # what an API key needs (common.scopes)
     permission_classes = [IsAdmin]
 
+    @extend_schema_serializer(component_name="SendInput")
     class InputSerializer(MessageInput):
         user_id = _user_id()
 
+    @extend_schema(request=InputSerializer, responses={202: NotificationOutput})
     def post(self, request):
         data = validated(self.InputSerializer, request.data)
         user_id = data.pop("user_id")
@@ -111,9 +117,15 @@ class SendBatchView(APIView):
     required_scopes = {"POST": scopes.NOTIFICATIONS_SEND}  # what an API key needs (common.scopes)
     permission_classes = [IsAdmin]
 
+    @extend_schema_serializer(component_name="SendBatchInput")
     class InputSerializer(MessageInput):
         user_ids = serializers.ListField(child=_user_id(), min_length=1, max_length=settings.MAX_BATCH_RECIPIENTS)
 
+    @extend_schema_serializer(component_name="BatchQueuedOutput")
+    class OutputSerializer(serializers.Serializer):
+        queued = serializers.IntegerField(min_value=1, help_text="Notifications queued: one per distinct user id.")
+
+    @extend_schema(request=InputSerializer, responses={202: OutputSerializer})
     def post(self, request):
         data = validated(self.InputSerializer, request.data)
         user_ids = list(dict.fromkeys(data.pop("user_ids")))  # each user once, in the given order
