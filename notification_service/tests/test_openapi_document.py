@@ -1,0 +1,160 @@
+"""The OpenAPI document states every operation's body and reply, and a real reply matches what it states."""
+
+import pytest
+from drf_spectacular.drainage import GENERATOR_STATS
+from drf_spectacular.generators import SchemaGenerator
+
+from common import events
+from notifications.models import Notification
+from notifications.tasks import consume_event
+from tests.conftest import loan_event, message, registered
+
+REFS = "#/components/schemas/"
+MESSAGE = {"channel": "in_app", "subject": "Hi", "body": "Hello"}
+
+
+def generator_complaints() -> tuple[list[str], list[str]]:
+    """The errors and warnings drf-spectacular reports while generating the document (what --fail-on-warn sees)."""
+    GENERATOR_STATS.reset()
+    try:
+        with GENERATOR_STATS.silence():
+            SchemaGenerator().get_schema(request=None, public=True)
+        return list(GENERATOR_STATS._error_cache), list(GENERATOR_STATS._warn_cache)
+    finally:
+        GENERATOR_STATS.reset()
+
+
+def resolved(document: dict, schema: dict) -> dict:
+    """`schema` with its `$ref` (or a lone `allOf` around one) followed into components/schemas."""
+    while True:
+        if "$ref" in schema:
+            schema = {**document["components"]["schemas"][schema["$ref"].removeprefix(REFS)], **schema}
+            del schema["$ref"]
+        elif len(schema.get("allOf", [])) == 1:
+            (inner,) = schema["allOf"]
+            schema = {**{key: value for key, value in schema.items() if key != "allOf"}, **inner}
+        else:
+            return schema
+
+
+def documented_data(document: dict, path: str, method: str, status: int) -> dict:
+    """The schema of the `data` of `method path`'s `status` reply (the schema itself if it has no envelope)."""
+    content = document["paths"][path][method]["responses"][str(status)]["content"]["application/json"]
+    schema = resolved(document, content["schema"])
+    properties = schema.get("properties", {})
+    return resolved(document, properties["data"]) if {"success", "data"} <= set(properties) else schema
+
+
+def mismatches(document: dict, schema: dict, value, where: str = "data") -> list[str]:
+    """Where `value` has a key `schema` does not state, or lacks one it requires (nested objects and lists too)."""
+    schema = resolved(document, schema)
+    if "oneOf" in schema:
+        found = [mismatches(document, option, value, where) for option in schema["oneOf"]]
+        return [] if [] in found else [f"{where}: matches none of oneOf: {found}"]
+    if value is None:
+        return [] if schema.get("nullable") else [f"{where}: null, not nullable"]
+    if isinstance(value, list):
+        return [problem for item in value for problem in mismatches(document, schema.get("items", {}), item, where)]
+    if not isinstance(value, dict) or "properties" not in schema:
+        return []
+    properties = schema["properties"]
+    problems = [f"{where}.{key}: not documented" for key in value if key not in properties]
+    problems += [
+        f"{where}.{key}: documented as required, missing" for key in schema.get("required", []) if key not in value
+    ]
+    for key in set(value) & set(properties):
+        problems += mismatches(document, properties[key], value[key], f"{where}.{key}")
+    return problems
+
+
+def assert_documented(document: dict, path: str, method: str, response) -> None:
+    schema = documented_data(document, path, method, response.status_code)
+    assert mismatches(document, schema, response.json()["data"]) == []
+
+
+@pytest.fixture
+def document(api):
+    return api.get("/openapi.json", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+
+@pytest.fixture
+def users_3_and_4(db):
+    consume_event(message(registered(3)))
+    consume_event(message(registered(4)))
+
+
+def test_generating_the_document_reports_no_error():
+    errors, warnings = generator_complaints()
+
+    assert errors == []
+    assert [warning for warning in warnings if "unable to guess serializer" in warning] == []
+
+
+def test_no_two_serializers_share_a_component_name():
+    # Two components of the same name: drf-spectacular keeps one, and the other operation states its body.
+    _, warnings = generator_complaints()
+
+    assert [warning for warning in warnings if "components with identical names" in warning] == []
+
+
+@pytest.mark.django_db
+def test_send_reply_is_documented(api, document, users_3_and_4):
+    response = api.as_role("admin", 1).post("/api/notifications/send", {**MESSAGE, "user_id": 3}, format="json")
+
+    assert response.status_code == 202
+    assert_documented(document, "/api/notifications/send", "post", response)
+
+
+@pytest.mark.django_db
+def test_send_batch_reply_is_documented(api, document, users_3_and_4):
+    body = {**MESSAGE, "user_ids": [3, 4]}
+
+    response = api.as_role("admin", 1).post("/api/notifications/send-batch", body, format="json")
+
+    assert response.status_code == 202
+    assert_documented(document, "/api/notifications/send-batch", "post", response)
+
+
+@pytest.mark.django_db
+def test_mark_read_reply_is_documented(api, document, users_3_and_4):
+    consume_event(message(loan_event(events.LoanCreated, customer_id=3)))
+    notification = Notification.objects.filter(user_id=3).first()
+
+    response = api.as_role("customer", 3).post(f"/api/notifications/{notification.id}/read")
+
+    assert response.status_code == 200
+    assert_documented(document, "/api/notifications/{notification_id}/read", "post", response)
+
+
+@pytest.mark.django_db
+def test_one_notification_reply_is_documented(api, document, users_3_and_4):
+    notification = Notification.objects.filter(user_id=3).first()
+
+    response = api.as_role("customer", 3).get(f"/api/notifications/{notification.id}")
+
+    assert response.status_code == 200
+    assert_documented(document, "/api/notifications/{notification_id}", "get", response)
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [("/api/notifications/send", "user_id"), ("/api/notifications/send-batch", "user_ids")],
+    ids=["send", "send-batch"],
+)
+def test_sending_documents_the_body_it_validates(document, path, field):
+    body = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+
+    schema = resolved(document, body)
+
+    assert sorted(schema["required"]) == sorted(["channel", "subject", "body", field])
+    assert schema["properties"]["subject"]["maxLength"] == 200
+    assert sorted(resolved(document, schema["properties"]["channel"])["enum"]) == sorted(Notification.Channel.values)
+
+
+def test_send_batch_documents_its_limit(document, settings):
+    body = document["paths"]["/api/notifications/send-batch"]["post"]["requestBody"]["content"]["application/json"]
+
+    user_ids = resolved(document, body["schema"])["properties"]["user_ids"]
+
+    assert user_ids["maxItems"] == settings.MAX_BATCH_RECIPIENTS
+    assert user_ids["minItems"] == 1
