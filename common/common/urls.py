@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
+from common.business_metrics import metrics_view
 from common.errors import handler400, handler403, handler404, handler500
 from common.health import urlpatterns as health_urlpatterns
 
@@ -17,6 +18,6 @@ def service_urlpatterns() -> list:
     return [
         path("openapi.json", SpectacularAPIView.as_view(), name="openapi"),
         path("admin/", admin.site.urls),
-        path("", include("django_prometheus.urls")),
+        path("metrics", metrics_view, name="prometheus-django-metrics"),  # django-prometheus' and the business ones
         *health_urlpatterns,
     ]

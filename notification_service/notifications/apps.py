@@ -7,3 +7,6 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         import common.openapi  # noqa: F401 - registers the bearer JWT scheme in the OpenAPI document
+        from notifications import metrics
+
+        metrics.register()  # the business metrics on /metrics

@@ -9,6 +9,9 @@ class UsersConfig(AppConfig):
 
     def ready(self) -> None:
         import common.openapi  # noqa: F401 - registers the bearer JWT scheme in the OpenAPI document
+        from users import metrics
+
+        metrics.register()  # the business metrics on /metrics
 
 
 class UsersAdminConfig(admin_apps.AdminConfig):
