@@ -7,11 +7,20 @@ import os
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import checks
+from schemathesis.core.failures import FailureGroup
 
 from tests.actors import approved_agent
 
 # Cases per operation; FUZZ_EXAMPLES raises it for a longer local run.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "4"))
+CONFORMANCE_ALL = os.environ.get("FUZZ_ALL_CHECKS") == "1"
+CONFORMANCE = [
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_headers_conformance,
+    checks.response_schema_conformance,
+]
 SCHEMAS = {
     "gateway": "/api/openapi.json",
     "user": "/openapi.json?format=json",
@@ -67,5 +76,10 @@ def _fuzz(operation, base_url: str, token: str, failures: list[str]) -> None:
             failures.append(f"{where}: {response.text[:300]}")
         if response.status_code >= 400 and not _is_envelope(response):
             failures.append(f"{where}: not in the envelope: {response.text[:300]}")
+        if CONFORMANCE:
+            try:
+                case.validate_response(response, checks=None if CONFORMANCE_ALL else CONFORMANCE)
+            except FailureGroup as failed:  # every check that failed, each described
+                failures.append(f"{where}: {str(failed)[:600]}")
 
     call()

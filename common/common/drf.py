@@ -29,14 +29,17 @@ def rest_framework_settings(
     }
 
 
-def spectacular_settings(*, title: str, description: str) -> dict:
-    """SPECTACULAR_SETTINGS for a service's OpenAPI document."""
+def spectacular_settings(*, title: str, description: str, enums: dict[str, str] | None = None) -> dict:
+    """SPECTACULAR_SETTINGS for a service's OpenAPI document; `enums` names a choice set used in several places."""
     return {
+        "ENUM_NAME_OVERRIDES": enums or {},
         "TITLE": title,
         "DESCRIPTION": description,
         "VERSION": API_VERSION,
         "SERVE_INCLUDE_SCHEMA": False,
         "COMPONENT_SPLIT_REQUEST": True,
-        # The envelope, the error statuses and the headers every reply has (common.openapi).
+        # Each path once, though both spellings work; the envelope, the error statuses and the headers every
+        # reply has (common.openapi).
+        "PREPROCESSING_HOOKS": ["common.openapi.without_slash_twins"],
         "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "common.openapi.envelope_hook"],
     }

@@ -115,6 +115,12 @@ def error_statuses(path: str, method: str, operation: dict, domain: dict[int, li
     return {status: sorted(set(found)) for status, found in codes.items() if found and (status < 500 or status == 503)}
 
 
+def without_slash_twins(endpoints: list, **kwargs) -> list:
+    """drf-spectacular preprocessing hook: `/x/` is listed as `/x` alone (common.api.both_slashes serves both)."""
+    paths = {path for path, *_ in endpoints}
+    return [endpoint for endpoint in endpoints if not (endpoint[0].endswith("/") and endpoint[0][:-1] in paths)]
+
+
 def envelope_hook(result: dict, generator, request, public) -> dict:
     """drf-spectacular postprocessing hook: the envelope on every reply, the error statuses, the headers."""
     domain = _domain_codes()

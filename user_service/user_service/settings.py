@@ -142,7 +142,9 @@ REST_FRAMEWORK = rest_framework_settings(
     num_proxies=NUM_PROXIES,
 )
 SPECTACULAR_SETTINGS = spectacular_settings(
-    title="user_service", description="Users, roles, agent approval, tokens and the public key set."
+    title="user_service",
+    description="Users, roles, agent approval, tokens and the public key set.",
+    enums={"RoleEnum": "users.models.Role"},
 )
 # Service-to-service calls to /internal/ carry this key.
 SERVICE_KEY = env_secret("SERVICE_KEY", "dev-only-service-key")

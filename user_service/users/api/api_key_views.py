@@ -17,7 +17,7 @@ class ApiKeyOutput(serializers.ModelSerializer):
     owner_id = serializers.IntegerField(read_only=True)
     prefix = serializers.SerializerMethodField(help_text="What the key starts with, to recognise it.")
     is_revoked = serializers.BooleanField(read_only=True)
-    replaced_by = serializers.PrimaryKeyRelatedField(read_only=True)
+    replaced_by = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)  # the key a rotation made
 
     class Meta:
         model = ApiKey
