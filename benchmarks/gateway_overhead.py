@@ -5,7 +5,8 @@
 Starts user_service and loan_service under gunicorn (2 workers, as manage_all
 runs them) on SQLite with 2,000 seeded loans, then, all at once, the gateway
 in each candidate serving model with every edge feature on (JWT check, rate
-limits, metrics, JSON access log; one row with the buckets in Redis), bare
+limits, metrics, JSON access log; rows with the buckets in Redis, leased and not, and one
+with the gateway tracing every request to an OTLP sink, benchmarks/proxy_candidates/otlp_sink.py), bare
 Ninja proxy views per HTTP client (benchmarks/proxy_candidates/app.py), and
 nginx (`proxy_pass`, keep-alive) as the reference proxy when installed.
 With nginx and Redis, two prototype rows of a split design: nginx forwards
@@ -315,6 +316,7 @@ def main() -> int:
     public_key = str(var / "keys" / "jwt_public.pem")
     services_env = {**base, "JWT_PUBLIC_KEY_PATHS": public_key, "USER_SERVICE_URL": direct["profile"]}
     services_env["LOGIN_RATE_PER_IP"] = "1000/min"
+    services_env["JWT_ACCESS_LIFETIME_SECONDS"] = "3600"  # one token for the whole run (the default lasts 5 minutes)
     services_env["MFA_REQUIRED_ROLES"] = ""  # the seeded admin signs in with a password alone (no second factor here)
     prepare(var, services_env)
     gateway_env = {
@@ -337,8 +339,18 @@ def main() -> int:
     else:
         print(f"note: no Redis at {args.redis_url}; the shared rate-limit row is left out")
 
+    sink_port = free_port()  # tracing on: spans exported over OTLP/HTTP to a sink that keeps nothing
+    chosen = GATEWAYS["gateway: gunicorn gthread (chosen)"][0]
+    gateways["gateway: gthread, tracing on (OTLP)"] = (
+        chosen,
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}"},
+    )
+
     processes = Processes()
     try:
+        processes.start(
+            [PYTHON, str(ROOT / "benchmarks" / "proxy_candidates" / "otlp_sink.py"), str(sink_port)], ROOT, base
+        )
         for folder, port in (("user_service", user_port), ("loan_service", loan_port)):
             argv = gunicorn(f"{folder}.wsgi:application", port, "--worker-class", "gthread", "--threads", "4")
             processes.start(argv, ROOT / folder, services_env)

@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 logger = logging.getLogger("lms.metrics")
 
 CACHE_SECONDS = 5.0
+BACKLOG_CAP = 100_000
 Reader = Callable[[], Iterable[Metric]]
 _errors: dict[str, int] = {}
 _errors_lock = threading.Lock()
@@ -106,18 +107,20 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 def outbox_families() -> Iterable[Metric]:
     """The outbox's unsent rows and the age of the oldest: a relay that stopped shows as a growing age."""
-    from django.db.models import Count, Min
+    from django.db.models import Min
     from django.utils import timezone
 
     from common.outbox.models import OutboxMessage
 
-    unsent = OutboxMessage.objects.filter(sent_at__isnull=True).aggregate(rows=Count("pk"), oldest=Min("created_at"))
-    backlog = GaugeMetricFamily("lms_outbox_unsent", "Events written but not yet handed to the broker.")
-    backlog.add_metric([], unsent["rows"])
+    pending = OutboxMessage.objects.filter(sent_at__isnull=True)
+    oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]  # the first entry of the partial index
+    backlog = GaugeMetricFamily(
+        "lms_outbox_unsent", f"Events written but not yet handed to the broker (counted up to {BACKLOG_CAP:,})."
+    )
+    backlog.add_metric([], pending[:BACKLOG_CAP].count())  # a bounded read, whatever the backlog
     age = GaugeMetricFamily(
         "lms_outbox_oldest_unsent_age_seconds", "Seconds since the oldest unsent event was written (0: none)."
     )
-    oldest = unsent["oldest"]
     age.add_metric([], (timezone.now() - oldest).total_seconds() if oldest is not None else 0.0)
     yield backlog
     yield age
