@@ -14,7 +14,6 @@ from common.envelope_schema import (
     ERROR_DESCRIPTIONS,
     IDEMPOTENCY_KEY,
     NOT_ENVELOPED,
-    READS,
     RETRY_AFTER_HEADER,
     error_envelope,
     success_envelope,
@@ -104,8 +103,7 @@ def error_statuses(path: str, method: str, operation: dict, domain: dict[int, li
         statuses.add(404)
     if "requestBody" in operation:
         statuses |= {413, 415}
-    if method not in READS:
-        statuses |= set(domain)
+    statuses |= set(domain)  # a read can be refused by the loan's state too (a payoff of a closed loan: 409)
     codes = {status: list(generic.get(status, [])) for status in statuses}
     if any(parameter.get("name") == IDEMPOTENCY_KEY for parameter in parameters):
         for status, more in _idempotency_codes().items():

@@ -15,10 +15,20 @@ from loans.models import LOAN_FIELDS, Loan
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
 
+# Django's portable ranges of positive integer fields: the document must not depend on the database (SQLite
+# reports no upper bound, PostgreSQL its column's), so the bounds are stated, not read from the connection.
+POSITIVE_INT_MAX = 2_147_483_647
+POSITIVE_SMALL_INT_MAX = 32_767
+
+
 class LoanOutput(serializers.ModelSerializer):
     class Meta:
         model = Loan
         fields = LOAN_FIELDS
+        extra_kwargs = {
+            "months": {"max_value": POSITIVE_SMALL_INT_MAX},
+            "days_past_due": {"max_value": POSITIVE_INT_MAX},
+        }
 
 
 def _when(value) -> str | None:

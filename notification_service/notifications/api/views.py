@@ -39,6 +39,8 @@ class NotificationOutput(serializers.ModelSerializer):
         ]
         # A reply: every field is always there (a model default would make it optional in the document).
         extra_kwargs = {name: {"required": True} for name in fields if name not in ("id", "created_at")}
+        # A PositiveIntegerField's portable range, stated: the document must not depend on the database.
+        extra_kwargs["attempts"]["max_value"] = 2_147_483_647
 
 
 class NotificationPageOutput(PageOutput):
