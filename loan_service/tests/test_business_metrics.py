@@ -3,10 +3,9 @@
 from decimal import Decimal
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from common import business_metrics
 from common.outbox.models import OutboxMessage
+from common.schema_testing import metric_samples
 from loans import services
 from tests.conftest import ADMIN_ID, AGENT_ID, CUSTOMER_ID, repay
 
@@ -14,14 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def scrape(api) -> dict[tuple[str, tuple], float]:
-    business_metrics.expire()
-    reply = api.get("/metrics")
-    assert reply.status_code == 200
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(reply.content.decode())
-        for sample in family.samples
-    }
+    return metric_samples(api)
 
 
 def loan(status=None):

@@ -1,10 +1,9 @@
 """/metrics carries the notifications by channel and status, the delivery attempts and the dead letters."""
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from common import business_metrics
 from common.events import LoanCreated
+from common.schema_testing import metric_samples
 from notifications import tasks
 from notifications.models import DeadLetter, Notification
 from notifications.tasks import consume_event
@@ -14,14 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def scrape(api) -> dict[tuple[str, tuple], float]:
-    business_metrics.expire()
-    reply = api.get("/metrics")
-    assert reply.status_code == 200
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(reply.content.decode())
-        for sample in family.samples
-    }
+    return metric_samples(api)
 
 
 def test_notifications_by_channel_and_status_and_their_attempts(api, mailbox):

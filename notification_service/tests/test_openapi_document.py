@@ -1,75 +1,14 @@
 """The OpenAPI document states every operation's body and reply, and a real reply matches what it states."""
 
 import pytest
-from drf_spectacular.drainage import GENERATOR_STATS
-from drf_spectacular.generators import SchemaGenerator
 
 from common import events
+from common.schema_testing import assert_documented, generator_complaints, resolved
 from notifications.models import Notification
 from notifications.tasks import consume_event
 from tests.conftest import loan_event, message, registered
 
-REFS = "#/components/schemas/"
 MESSAGE = {"channel": "in_app", "subject": "Hi", "body": "Hello"}
-
-
-def generator_complaints() -> tuple[list[str], list[str]]:
-    """The errors and warnings drf-spectacular reports while generating the document (what --fail-on-warn sees)."""
-    GENERATOR_STATS.reset()
-    try:
-        with GENERATOR_STATS.silence():
-            SchemaGenerator().get_schema(request=None, public=True)
-        return list(GENERATOR_STATS._error_cache), list(GENERATOR_STATS._warn_cache)
-    finally:
-        GENERATOR_STATS.reset()
-
-
-def resolved(document: dict, schema: dict) -> dict:
-    """`schema` with its `$ref` (or a lone `allOf` around one) followed into components/schemas."""
-    while True:
-        if "$ref" in schema:
-            schema = {**document["components"]["schemas"][schema["$ref"].removeprefix(REFS)], **schema}
-            del schema["$ref"]
-        elif len(schema.get("allOf", [])) == 1:
-            (inner,) = schema["allOf"]
-            schema = {**{key: value for key, value in schema.items() if key != "allOf"}, **inner}
-        else:
-            return schema
-
-
-def documented_data(document: dict, path: str, method: str, status: int) -> dict:
-    """The schema of the `data` of `method path`'s `status` reply (the schema itself if it has no envelope)."""
-    content = document["paths"][path][method]["responses"][str(status)]["content"]["application/json"]
-    schema = resolved(document, content["schema"])
-    properties = schema.get("properties", {})
-    return resolved(document, properties["data"]) if {"success", "data"} <= set(properties) else schema
-
-
-def mismatches(document: dict, schema: dict, value, where: str = "data") -> list[str]:
-    """Where `value` has a key `schema` does not state, or lacks one it requires (nested objects and lists too)."""
-    schema = resolved(document, schema)
-    if "oneOf" in schema:
-        found = [mismatches(document, option, value, where) for option in schema["oneOf"]]
-        return [] if [] in found else [f"{where}: matches none of oneOf: {found}"]
-    if value is None:
-        return [] if schema.get("nullable") else [f"{where}: null, not nullable"]
-    if isinstance(value, list):
-        return [problem for item in value for problem in mismatches(document, schema.get("items", {}), item, where)]
-    if not isinstance(value, dict) or "properties" not in schema:
-        return []
-    properties = schema["properties"]
-    problems = [f"{where}.{key}: not documented" for key in value if key not in properties]
-    problems += [
-        f"{where}.{key}: documented as required, missing" for key in schema.get("required", []) if key not in value
-    ]
-    for key in set(value) & set(properties):
-        problems += mismatches(document, properties[key], value[key], f"{where}.{key}")
-    return problems
-
-
-def assert_documented(document: dict, path: str, method: str, response) -> None:
-    schema = documented_data(document, path, method, response.status_code)
-    assert mismatches(document, schema, response.json()["data"]) == []
 
 
 @pytest.fixture

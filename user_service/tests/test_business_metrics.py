@@ -1,10 +1,9 @@
 """/metrics carries the active users by role and approval and the outbox backlog."""
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from common import business_metrics
 from common.outbox.models import OutboxMessage
+from common.schema_testing import metric_samples
 from tests.factories import UserFactory
 from users.models import Approval, Role
 
@@ -12,14 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 def scrape(api) -> dict[tuple[str, tuple], float]:
-    business_metrics.expire()
-    reply = api.get("/metrics")
-    assert reply.status_code == 200
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(reply.content.decode())
-        for sample in family.samples
-    }
+    return metric_samples(api)
 
 
 def test_active_users_by_role_and_approval(api):
