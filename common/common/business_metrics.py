@@ -107,20 +107,16 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 def outbox_families() -> Iterable[Metric]:
     """The outbox's unsent rows and the age of the oldest: a relay that stopped shows as a growing age."""
-    from django.db.models import Min
-    from django.utils import timezone
+    from common.outbox.backlog import unsent_backlog  # a model's: importable only where common.outbox is installed
 
-    from common.outbox.models import OutboxMessage
-
-    pending = OutboxMessage.objects.filter(sent_at__isnull=True)
-    oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]  # the first entry of the partial index
+    count, age = unsent_backlog(BACKLOG_CAP)
     backlog = GaugeMetricFamily(
         "lms_outbox_unsent", f"Events written but not yet handed to the broker (counted up to {BACKLOG_CAP:,})."
     )
-    backlog.add_metric([], pending[:BACKLOG_CAP].count())  # a bounded read, whatever the backlog
-    age = GaugeMetricFamily(
+    backlog.add_metric([], count)
+    oldest = GaugeMetricFamily(
         "lms_outbox_oldest_unsent_age_seconds", "Seconds since the oldest unsent event was written (0: none)."
     )
-    age.add_metric([], (timezone.now() - oldest).total_seconds() if oldest is not None else 0.0)
+    oldest.add_metric([], age or 0.0)
     yield backlog
-    yield age
+    yield oldest

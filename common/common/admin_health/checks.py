@@ -21,9 +21,8 @@ from functools import wraps
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Count, Min, QuerySet
+from django.db.models import QuerySet
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from common.health import check_broker, check_database
@@ -123,17 +122,13 @@ def broker() -> Check:
 @health_check("outbox", "Outbox")
 def outbox() -> Check:
     """Events not yet handed to the broker: how many, and how long the oldest has waited."""
-    from common.outbox.models import OutboxMessage  # a model: importable only where common.outbox is installed
+    from common.outbox.backlog import unsent_backlog  # a model's: importable only where common.outbox is installed
 
-    # Oldest first, as the relay reads them, and created_at alone: both numbers come from one range
-    # of the partial index of unsent rows (outbox_unsent_idx), cut at COUNT_CAP + 1 entries.
-    unsent = OutboxMessage.objects.filter(sent_at__isnull=True).order_by("created_at")[: COUNT_CAP + 1]
-    backlog = unsent.aggregate(count=Count("created_at"), oldest=Min("created_at"))
+    count, age = unsent_backlog(COUNT_CAP + 1)
     link = admin_link("admin:outbox_outboxmessage_changelist", "sent_at__isempty=1", "unsent events")
-    if not backlog["count"]:
+    if age is None:
         return Check(OK, "OK", "0 unsent", *link)
-    age = (timezone.now() - backlog["oldest"]).total_seconds()
-    summary = f"{count_text(backlog['count'])} unsent, oldest {age_text(age)}"
+    summary = f"{count_text(count)} unsent, oldest {age_text(age)}"
     if age < OUTBOX_STALE_SECONDS:
         return Check(OK, summary, "being sent", *link)
     return Check(WARN, summary, "waiting for over a minute: is the relay running and the broker up?", *link)
