@@ -9,6 +9,11 @@ from rest_framework.response import Response
 
 # The largest 64-bit signed integer (a BigIntegerField): an id above it is no row or user of ours.
 MAX_ID = 2**63 - 1
+# Django's portable ranges of its positive integer fields, for a serializer to state: DRF reads a model field's
+# bounds from the database connection (SQLite: none, PostgreSQL: the column's), and a service's OpenAPI
+# document must be the same whatever database generated it.
+POSITIVE_INT_MAX = 2_147_483_647
+POSITIVE_SMALL_INT_MAX = 32_767
 
 
 def ok(data: Any, status: int = 200) -> Response:

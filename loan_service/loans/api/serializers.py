@@ -9,16 +9,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.api import POSITIVE_INT_MAX, POSITIVE_SMALL_INT_MAX
 from common.pagination import PageOutput
 from loans.models import LOAN_FIELDS, Loan
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
-
-
-# Django's portable ranges of positive integer fields: the document must not depend on the database (SQLite
-# reports no upper bound, PostgreSQL its column's), so the bounds are stated, not read from the connection.
-POSITIVE_INT_MAX = 2_147_483_647
-POSITIVE_SMALL_INT_MAX = 32_767
 
 
 class LoanOutput(serializers.ModelSerializer):

@@ -11,7 +11,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
 from common import scopes
-from common.api import MAX_ID, accepted, ok, validated
+from common.api import MAX_ID, POSITIVE_INT_MAX, accepted, ok, validated
 from common.correlation import get_correlation_id
 from common.pagination import PageOutput, PageParams, paginate
 from common.permissions import IsAdmin
@@ -39,8 +39,7 @@ class NotificationOutput(serializers.ModelSerializer):
         ]
         # A reply: every field is always there (a model default would make it optional in the document).
         extra_kwargs = {name: {"required": True} for name in fields if name not in ("id", "created_at")}
-        # A PositiveIntegerField's portable range, stated: the document must not depend on the database.
-        extra_kwargs["attempts"]["max_value"] = 2_147_483_647
+        extra_kwargs["attempts"]["max_value"] = POSITIVE_INT_MAX  # stated: the document is the database's otherwise
 
 
 class NotificationPageOutput(PageOutput):
