@@ -3,6 +3,7 @@
 import pytest
 
 from common.errors import ErrorCode
+from common.schema_testing import document_faults
 from loans.errors import LoanErrorCode
 
 pytestmark = pytest.mark.django_db
@@ -19,6 +20,10 @@ def operations(document):
 
 def codes(reply):
     return reply["content"]["application/json"]["schema"]["properties"]["error"]["properties"]["code"]["enum"]
+
+
+def test_the_document_generates_with_no_error_and_no_faulty_warning():
+    assert document_faults() == []
 
 
 def test_every_json_success_reply_is_the_envelope_around_the_data(document):
