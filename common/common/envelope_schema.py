@@ -8,7 +8,6 @@ from __future__ import annotations
 
 NOT_ENVELOPED = "x-not-enveloped"
 IDEMPOTENCY_KEY = "Idempotency-Key"
-READS = frozenset({"get", "head", "options"})
 CORRELATION_HEADER = {
     "X-Correlation-ID": {
         "description": "The request's correlation id: the client's own if it sent one, else a new one.",

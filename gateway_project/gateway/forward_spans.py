@@ -29,7 +29,6 @@ def traced_attempt(
     instance's breaker state as the attempt starts and the answer's status; a
     failed attempt's exception is recorded on it and marks it an error.
     """
-    from opentelemetry.propagate import inject
     from opentelemetry.trace import SpanKind, Status, StatusCode
 
     attributes = {
@@ -43,7 +42,7 @@ def traced_attempt(
         f"gateway.forward {upstream}", kind=SpanKind.CLIENT, attributes=attributes
     ) as span:
         carried = dict(headers)
-        inject(carried)  # traceparent / tracestate (/ baggage) of this span, one per attempt
+        tracing.inject_trace_context(carried)  # traceparent / tracestate (/ baggage) of this span, one per attempt
         answer = send(instance, until=until, headers=carried)
         span.set_attribute("http.response.status_code", answer.status)
         if answer.status >= 500:

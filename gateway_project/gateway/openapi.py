@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import urllib3
 
-from common.envelope_schema import CORRELATION_HEADER, RETRY_AFTER_HEADER, error_envelope
+from common.envelope_schema import CORRELATION_HEADER, ERROR_DESCRIPTIONS, RETRY_AFTER_HEADER, error_envelope
 from common.errors import ErrorCode
 from gateway.envelope import GatewayErrorCode
 from gateway.upstreams import upstreams
@@ -71,8 +71,8 @@ RATE_LIMIT_HEADERS = {
 GATEWAY_REPLIES = {  # status: (codes, description, whether only operations with a body can get it)
     400: ([ErrorCode.VALIDATION_ERROR], "The request is invalid.", False),
     408: ([GatewayErrorCode.REQUEST_TIMEOUT], "The request body was not sent in time.", True),
-    413: ([ErrorCode.PAYLOAD_TOO_LARGE], "The request body is too large.", True),
-    429: ([ErrorCode.RATE_LIMITED], "Too many requests: wait for Retry-After seconds.", False),
+    413: ([ErrorCode.PAYLOAD_TOO_LARGE], ERROR_DESCRIPTIONS[413], True),
+    429: ([ErrorCode.RATE_LIMITED], ERROR_DESCRIPTIONS[429], False),
     502: (
         [ErrorCode.BAD_UPSTREAM_RESPONSE, ErrorCode.UPSTREAM_REPLY_TOO_LARGE],
         "The service gave no usable answer.",
