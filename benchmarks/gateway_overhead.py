@@ -208,10 +208,23 @@ def many_connections(targets: dict[str, str], token: str, seconds: int, rounds: 
     return {label: sorted(values, key=lambda run: run["rps"])[len(values) // 2] for label, values in runs.items()}
 
 
+NGINX_PROXY = 'proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;'
+
+
+def nginx_upstreams(upstreams: dict[str, int]) -> str:
+    """An `upstream` block per name, kept-alive connections to 127.0.0.1:port."""
+    return "\n".join(f"upstream {name} {{ server 127.0.0.1:{p}; keepalive 64; }}" for name, p in upstreams.items())
+
+
+def nginx_temp_paths(folder: Path) -> str:
+    """Every temp path in `folder`, so nginx writes nothing outside the run's folder."""
+    return " ".join(f"{kind}_temp_path {folder};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+
+
 def nginx_config(folder: Path, port: int, upstreams: dict[str, int]) -> Path:
-    proxy = 'proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;'
-    blocks = "\n".join(f"upstream {name} {{ server 127.0.0.1:{p}; keepalive 64; }}" for name, p in upstreams.items())
-    temp = " ".join(f"{kind}_temp_path {folder};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    proxy = NGINX_PROXY
+    blocks = nginx_upstreams(upstreams)
+    temp = nginx_temp_paths(folder)
     config = folder / "nginx.conf"
     config.write_text(f"""
 worker_processes 2;
@@ -238,14 +251,14 @@ def nginx_edge_config(folder: Path, port: int, upstreams: dict[str, int], *, cac
     GATEWAY_TOKEN_CACHE_SECONDS), and the per-client limit moves into nginx (`limit_req`, per nginx instance, not
     shared across replicas); uncached, every request is checked, its limits in Redis as the gateway's are.
     """
-    proxy = 'proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;'
+    proxy = NGINX_PROXY
     forward = (
         f"auth_request /_check; auth_request_set $forward_auth $upstream_http_x_forward_authorization; {proxy}"
         " proxy_set_header X-Correlation-ID $request_id; proxy_set_header X-Forwarded-For $remote_addr;"
         " proxy_set_header Authorization $upstream_authorization;"  # an API key's token in place of the key
     )
-    blocks = "\n".join(f"upstream {name} {{ server 127.0.0.1:{p}; keepalive 64; }}" for name, p in upstreams.items())
-    temp = " ".join(f"{kind}_temp_path {folder};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    blocks = nginx_upstreams(upstreams)
+    temp = nginx_temp_paths(folder)
     cache = (
         f"proxy_cache_path {folder}/checks keys_zone=checks:10m levels=1:2 inactive=10s;"
         " limit_req_zone $http_authorization zone=per_client:10m rate=100000000r/m;"
