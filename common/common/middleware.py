@@ -8,6 +8,7 @@ import time
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
+from common import tracing
 from common.correlation import (
     HEADER,
     META_KEY,
@@ -24,7 +25,9 @@ class CorrelationIdMiddleware:
     """Takes X-Correlation-ID from the request or makes one; logs and returns it.
 
     Also writes one JSON access-log line per request (method, path, status,
-    duration, user id), so every service logs requests the same way.
+    duration, user id), so every service logs requests the same way. While
+    tracing, the request's span carries the id (`lms.correlation_id`), so the
+    trace of a request a client reports by its id can be found.
     """
 
     def __init__(self, get_response) -> None:
@@ -33,6 +36,7 @@ class CorrelationIdMiddleware:
     def __call__(self, request):
         correlation_id = accept_or_new(request.META.get(META_KEY))
         token = set_correlation_id(correlation_id)
+        tracing.annotate_current_span({"lms.correlation_id": correlation_id})
         started = time.perf_counter()
         try:
             response = self.get_response(request)

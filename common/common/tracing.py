@@ -4,8 +4,11 @@
 worker and beat, the outbox relay). With `OTEL_EXPORTER_OTLP_ENDPOINT` or
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` set (and `OTEL_SDK_DISABLED` not true) it
 installs a TracerProvider exporting in batches over OTLP/HTTP (the SDK reads
-the other `OTEL_*` variables itself) and instruments Django, psycopg, Redis and
-Celery. Hot paths check `ENABLED`, so with tracing off they do no span work.
+the other `OTEL_*` variables itself) and instruments Django, psycopg, SQLite,
+Redis and Celery. Each process's resource names its service (`service.name`),
+its role (`lms.process`: web, relay, worker, beat) and its pid, so a trace
+shows which process of a service did what. Hot paths check `ENABLED`, so with
+tracing off they do no span work.
 
 A client's W3C trace context (`traceparent`, `tracestate`, `baggage`) is
 continued only where `settings.OTEL_TRUST_INCOMING_TRACEPARENT` is true (read
@@ -50,17 +53,18 @@ def tracing_wanted(environ: os._Environ[str] | dict[str, str] = os.environ) -> b
     return any(endpoint.strip() for endpoint in endpoints)
 
 
-def configure_tracing(service_name: str, *, exporter: Any = None) -> bool:
+def configure_tracing(service_name: str, *, role: str = "web", exporter: Any = None) -> bool:
     """Start tracing for this process if it is wanted (see `tracing_wanted`); True when tracing is on.
 
-    Safe to call again: a second call changes nothing. `exporter` replaces the
-    OTLP/HTTP exporter (tests pass an InMemorySpanExporter). OTEL_SERVICE_NAME,
-    when set, names the process instead of `service_name`.
+    Safe to call again: a second call changes nothing. `role` is what this
+    process of the service does (web, relay, worker, beat). `exporter` replaces
+    the OTLP/HTTP exporter (tests pass an InMemorySpanExporter).
+    OTEL_SERVICE_NAME, when set, names the process instead of `service_name`.
     """
     global ENABLED, _active
     with _lock:
         if _active is None and tracing_wanted():
-            _active = _start(os.environ.get("OTEL_SERVICE_NAME") or service_name, exporter)
+            _active = _start(os.environ.get("OTEL_SERVICE_NAME") or service_name, role, exporter)
             ENABLED = True
         return _active is not None
 
@@ -74,12 +78,15 @@ def configure_tracing_in_celery(service_name: str) -> None:
     """
     from celery import signals
 
-    def start(**_) -> None:
-        configure_tracing(service_name)
+    def start_worker(**_) -> None:
+        configure_tracing(service_name, role="worker")
+
+    def start_beat(**_) -> None:
+        configure_tracing(service_name, role="beat")
 
     signals.worker_init.connect(_import_sdk, weak=False)
-    signals.worker_process_init.connect(start, weak=False)
-    signals.beat_init.connect(start, weak=False)
+    signals.worker_process_init.connect(start_worker, weak=False)
+    signals.beat_init.connect(start_beat, weak=False)
 
 
 def shutdown_tracing() -> None:
@@ -141,6 +148,31 @@ def inject_trace_context(headers: dict[str, str]) -> None:
 
 
 @contextmanager
+def span(name: str, *, kind: str = "INTERNAL", attributes: dict[str, Any] | None = None) -> Iterator[None]:
+    """A span of this process's own around the block (e.g. a notification's delivery); nothing with tracing off.
+
+    `kind` names an `opentelemetry.trace.SpanKind` (CLIENT for a call to
+    another system). An exception leaving the block is recorded on the span
+    and marks it as an error, then propagates.
+    """
+    if not ENABLED:
+        yield
+        return
+    from opentelemetry.trace import SpanKind
+
+    with get_tracer("lms").start_as_current_span(name, kind=SpanKind[kind], attributes=attributes):
+        yield
+
+
+def annotate_current_span(attributes: dict[str, Any]) -> None:
+    """Add `attributes` to the span in progress (e.g. a request's correlation id); nothing with tracing off."""
+    if ENABLED:
+        from opentelemetry.trace import get_current_span
+
+        get_current_span().set_attributes(attributes)
+
+
+@contextmanager
 def parent_span(traceparent: str | None) -> Iterator[None]:
     """Inside the block the span `traceparent` names is the parent of new spans (e.g. an outbox row's, as it is sent).
 
@@ -197,10 +229,11 @@ def _import_sdk(**_) -> None:
         import opentelemetry.instrumentation.django
         import opentelemetry.instrumentation.psycopg
         import opentelemetry.instrumentation.redis
+        import opentelemetry.instrumentation.sqlite3
         import opentelemetry.sdk.trace  # noqa: F401
 
 
-def _start(service_name: str, exporter: Any) -> _Tracing:
+def _start(service_name: str, role: str, exporter: Any) -> _Tracing:
     from opentelemetry import trace
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -210,7 +243,8 @@ def _start(service_name: str, exporter: Any) -> _Tracing:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter()  # endpoint, headers, timeout and compression from OTEL_EXPORTER_OTLP_*
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+    resource = Resource.create({SERVICE_NAME: service_name, "lms.process": role, "process.pid": os.getpid()})
+    provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(exporter))  # re-starts its thread in forked workers
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         trace.set_tracer_provider(provider)  # for libraries that trace on their own; settable once per process
@@ -223,13 +257,20 @@ def _instrument(provider: Any) -> list[Any]:
     from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 
     excluded = os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", DEFAULT_EXCLUDED_URLS)
     DjangoInstrumentor().instrument(tracer_provider=provider, excluded_urls=excluded)
     if not getattr(settings, "OTEL_TRUST_INCOMING_TRACEPARENT", False):
         # In place, as the instrumentor inserts its own (it made MIDDLEWARE a list), so both come out again.
         settings.MIDDLEWARE.insert(0, UNTRUSTED_MIDDLEWARE)
-    instrumentors = [DjangoInstrumentor(), PsycopgInstrumentor(), RedisInstrumentor(), CeleryInstrumentor()]
+    instrumentors = [
+        DjangoInstrumentor(),
+        PsycopgInstrumentor(),
+        SQLite3Instrumentor(),  # the embedded default's databases
+        RedisInstrumentor(),
+        CeleryInstrumentor(),
+    ]
     for instrumentor in instrumentors[1:]:
         instrumentor.instrument(tracer_provider=provider)
     return instrumentors

@@ -130,6 +130,66 @@ def test_spans_carry_the_service_name(spans):
     assert spans()[0].resource.attributes["service.name"] == "common_tests"
 
 
+def test_spans_name_the_process_role_and_pid(monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    exporter = InMemorySpanExporter()
+    tracing.configure_tracing("loan_service", role="relay", exporter=exporter)
+    try:
+        with tracing.get_tracer("test").start_as_current_span("work"):
+            pass
+        tracing.force_flush()
+    finally:
+        tracing.shutdown_tracing()
+
+    resource = exporter.get_finished_spans()[0].resource.attributes
+    assert (resource["lms.process"], resource["process.pid"]) == ("relay", os.getpid())
+
+
+def test_a_processs_own_span_is_a_child_and_records_a_failure(spans):
+    with tracing.get_tracer("test").start_as_current_span("task") as task:
+        with tracing.span("notification.send email", kind="CLIENT", attributes={"lms.notification.id": 5}):
+            pass
+        with pytest.raises(TimeoutError), tracing.span("notification.send sms", kind="CLIENT"):
+            raise TimeoutError("provider silent")
+
+    sent, failed, _ = spans()
+    assert (sent.name, sent.kind, sent.parent.span_id) == (
+        "notification.send email",
+        SpanKind.CLIENT,
+        task.context.span_id,
+    )
+    assert sent.attributes["lms.notification.id"] == 5
+    assert sent.status.is_ok
+    assert not failed.status.is_ok
+    assert [event.name for event in failed.events] == ["exception"]
+
+
+def test_off_a_processs_own_span_is_nothing():
+    assert tracing.ENABLED is False
+    with tracing.span("notification.send email", kind="CLIENT"):
+        tracing.annotate_current_span({"lms.correlation_id": "x"})  # no error: there is no span
+
+
+def test_a_requests_span_carries_its_correlation_id(spans, api):
+    response = api.post("/echo", {"amount": "5"}, format="json", HTTP_X_CORRELATION_ID="corr-9")
+
+    [server] = [span for span in spans() if span.kind == SpanKind.SERVER]
+    assert server.attributes["lms.correlation_id"] == response["X-Correlation-ID"] == "corr-9"
+
+
+def test_sqlite_queries_are_spans_of_the_request(spans):
+    from django.db.backends.sqlite3.base import Database  # the module Django's SQLite backend connects through
+
+    with tracing.get_tracer("test").start_as_current_span("request") as request:
+        connection = Database.connect(":memory:")  # pytest-django's test database was opened before tracing
+        connection.cursor().execute("SELECT 1")
+        connection.close()
+
+    queries = [span for span in spans() if span.attributes.get("db.system") == "sqlite"]
+    assert [span.attributes["db.statement"] for span in queries] == ["SELECT 1"]
+    assert queries[0].parent.span_id == request.context.span_id
+
+
 def test_otel_service_name_renames_the_process(monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "loan-worker")

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from pydantic import ValidationError
 
-from common import admin_sso, events
+from common import admin_sso, events, tracing
 from common.correlation import correlation_scope
 from common.permissions import ADMIN
 from notifications.backends import backend_for
@@ -201,7 +201,10 @@ def deliver(*, notification_id: int) -> Notification | None:
     if not claimed:
         return notification
     try:
-        provider_id = backend_for(notification.channel).send(notification, recipient)
+        with tracing.span(
+            f"notification.send {notification.channel}", kind="CLIENT", attributes=_span_about(notification)
+        ):
+            provider_id = backend_for(notification.channel).send(notification, recipient)
     except PermanentDeliveryError as exc:
         return _finish(notification, status=Notification.Status.FAILED, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - whatever a backend raises, the row must not stay pending forever
@@ -212,6 +215,14 @@ def deliver(*, notification_id: int) -> Notification | None:
     # A copy sent after a takeover keeps its note: it may be the second one the recipient got.
     note = POSSIBLY_SENT if notification.last_error == POSSIBLY_SENT else ""
     return _finish(notification, status=Notification.Status.SENT, error=note)
+
+
+def _span_about(notification: Notification) -> dict:
+    return {
+        "lms.notification.id": notification.pk,
+        "lms.notification.channel": notification.channel,
+        "lms.notification.attempt": notification.attempts,
+    }
 
 
 def sending_is_stale(notification: Notification, *, now=None) -> bool:

@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=100)
 
     def handle(self, *args, once: bool, interval: float, batch_size: int, **options):
-        configure_tracing(settings.SERVICE_NAME)  # its publishes, when tracing is on
+        configure_tracing(settings.SERVICE_NAME, role="relay")  # its publishes, when tracing is on
         app = import_string(settings.CELERY_APP)
         if once:
             self.stdout.write(f"sent {relay_pending(app, batch_size=batch_size)}")
