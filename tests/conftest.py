@@ -17,6 +17,7 @@ from tests.actors import PASSWORD, Actor, sign_in, unique_email  # noqa: E402
 from tests.brokers import RedisServer, redis_available  # noqa: E402
 from tests.browser import SAVED as SAVED_ARTEFACTS  # noqa: E402
 from tests.harness import System, prepare  # noqa: E402
+from tests.otlp import OTLPReceiver  # noqa: E402
 from tests.smtp import CapturingSMTP  # noqa: E402
 
 __all__ = ["PASSWORD", "unique_email"]
@@ -26,6 +27,7 @@ __all__ = ["PASSWORD", "unique_email"]
 # the databases.
 MODULE_ORDER = [
     "test_story",
+    "test_tracing",
     "test_roles",
     "test_observability",
     "test_edge",
@@ -87,7 +89,18 @@ def broker(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def system(tmp_path_factory, smtp, broker) -> System:
+def otlp():
+    """Where every process of the system exports its spans: the suite runs with tracing on, as production can."""
+    receiver = OTLPReceiver()
+    receiver.start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory, smtp, broker, otlp) -> System:
     var = tmp_path_factory.mktemp("lms-var")
     extra_env = {
         "EMAIL_HOST": "127.0.0.1",
@@ -119,6 +132,8 @@ def system(tmp_path_factory, smtp, broker) -> System:
         "GATEWAY_DEADLINE": "10",
         # A revoked API key stops at the gateway within this (production: 30 s), so its test waits 2 s.
         "GATEWAY_API_KEY_CACHE_SECONDS": "2",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # milliseconds between exports (production: 5 s), so traces arrive fast
     }
     if broker is not None:
         extra_env["CELERY_BROKER_URL"] = broker.url
