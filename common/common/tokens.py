@@ -26,11 +26,16 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "token_type", "user_id", "jti"]
 
 
 class InvalidToken(Exception):
-    """The token cannot be trusted; `reason` is safe to show to the client."""
+    """The token cannot be trusted; `reason` is safe to show to the client, `kind` names why in one word.
 
-    def __init__(self, reason: str) -> None:
+    Kinds (a bounded set, e.g. a metric's label): malformed, algorithm, unknown_key, expired, audience,
+    issuer, invalid, wrong_type, claims.
+    """
+
+    def __init__(self, reason: str, *, kind: str = "invalid") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -117,12 +122,12 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise InvalidToken("Token is malformed.") from exc
+            raise InvalidToken("Token is malformed.", kind="malformed") from exc
         if header.get("alg") != ALGORITHM:
-            raise InvalidToken("Token algorithm is not allowed.")
+            raise InvalidToken("Token algorithm is not allowed.", kind="algorithm")
         key = self._keys.key_for(str(header.get("kid", "")))
         if key is None:
-            raise InvalidToken("Token was signed by an unknown key.")
+            raise InvalidToken("Token was signed by an unknown key.", kind="unknown_key")
         try:
             payload = jwt.decode(
                 token,
@@ -134,15 +139,15 @@ class TokenVerifier:
                 options={"require": REQUIRED_CLAIMS},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise InvalidToken("Token has expired.") from exc
+            raise InvalidToken("Token has expired.", kind="expired") from exc
         except jwt.InvalidAudienceError as exc:
-            raise InvalidToken("Token audience is not accepted.") from exc
+            raise InvalidToken("Token audience is not accepted.", kind="audience") from exc
         except jwt.InvalidIssuerError as exc:
-            raise InvalidToken("Token issuer is not accepted.") from exc
+            raise InvalidToken("Token issuer is not accepted.", kind="issuer") from exc
         except jwt.PyJWTError as exc:
             raise InvalidToken("Token is invalid.") from exc
         if payload.get("token_type") != expected_type:
-            raise InvalidToken(f"Token is not an {expected_type} token.")
+            raise InvalidToken(f"Token is not an {expected_type} token.", kind="wrong_type")
         return _claims(payload)
 
 
@@ -158,4 +163,4 @@ def _claims(payload: dict) -> Claims:
             raw=payload,
         )
     except (TypeError, ValueError) as exc:
-        raise InvalidToken("Token claims are malformed.") from exc
+        raise InvalidToken("Token claims are malformed.", kind="claims") from exc

@@ -163,9 +163,12 @@ def _caller(request: HttpRequest) -> tuple[Claims, api_keys.Grant | None]:
     key = request.META.get("HTTP_X_API_KEY", "")
     if not key:
         try:
-            return edge_auth.claims_of(authorization), None
+            claims, result = edge_auth.claims_of(authorization)
         except edge_auth.Unauthenticated as exc:
+            metrics.TOKEN_VERIFICATIONS.labels(exc.result).inc()
             raise _Refused(_unauthenticated(ErrorCode.NOT_AUTHENTICATED, str(exc))) from exc
+        metrics.TOKEN_VERIFICATIONS.labels(result).inc()
+        return claims, None
     if authorization:
         message = "Send either an Authorization bearer token or an X-API-Key, not both."
         raise _Refused(json_error(400, ErrorCode.VALIDATION_ERROR, message))

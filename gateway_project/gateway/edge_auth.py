@@ -21,7 +21,11 @@ from common.tokens import Claims, InvalidToken
 
 
 class Unauthenticated(Exception):
-    """No usable token: the reason is safe to show."""
+    """No usable token: the reason is safe to show; `result` names it in a word (missing, expired, ...)."""
+
+    def __init__(self, reason: str, *, result: str) -> None:
+        super().__init__(reason)
+        self.result = result
 
 
 class VerifiedTokens:
@@ -64,19 +68,23 @@ def verified_tokens() -> VerifiedTokens:
     return VerifiedTokens(capacity=settings.GATEWAY_TOKEN_CACHE_SIZE, ttl=settings.GATEWAY_TOKEN_CACHE_SECONDS)
 
 
-def claims_of(authorization: str) -> Claims:
-    """The verified claims of an `Authorization: Bearer` access token; raises Unauthenticated."""
+def claims_of(authorization: str) -> tuple[Claims, str]:
+    """The verified claims of an `Authorization: Bearer` access token, and whether it was verified now
+    ("valid") or earlier ("cached"); raises Unauthenticated, whose `result` says why not.
+
+    The results are gateway_token_verifications_total's labels (counted by the caller, gateway.api).
+    """
     if not authorization:
-        raise Unauthenticated("Authentication credentials were not provided.")
+        raise Unauthenticated("Authentication credentials were not provided.", result="missing")
     token = bearer_token(authorization)
     if token is None:
-        raise Unauthenticated("Authorization header must be 'Bearer <token>'.")
+        raise Unauthenticated("Authorization header must be 'Bearer <token>'.", result="malformed_header")
     remembered = verified_tokens().get(token)
     if remembered is not None:
-        return remembered
+        return remembered, "cached"
     try:
         claims = get_verifier().verify(token, expected_type="access")
     except InvalidToken as exc:
-        raise Unauthenticated(exc.reason) from exc
+        raise Unauthenticated(exc.reason, result=exc.kind) from exc
     verified_tokens().put(token, claims)
-    return claims
+    return claims, "valid"

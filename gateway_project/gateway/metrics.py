@@ -44,6 +44,13 @@ API_KEY_REQUESTS = Counter(
     ["key", "status"],
     registry=REGISTRY,
 )
+TOKEN_VERIFICATIONS = Counter(
+    "gateway_token_verifications_total",
+    "Bearer tokens checked at the edge, by result: valid, cached (verified earlier), missing, malformed_header, "
+    "or why the token was refused (expired, unknown_key, invalid, ...)",
+    ["result"],
+    registry=REGISTRY,
+)
 BREAKER = Gauge(
     "gateway_breaker_state",
     "Circuit breaker per instance: 0 closed, 1 half-open, 2 open",

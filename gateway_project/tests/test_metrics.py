@@ -60,3 +60,22 @@ def test_unrouted_paths_share_the_one_label_of_unknown_routes(gateway, stubs):
     assert {s.labels["route"] for s in unrouted} == {"other"}
     assert sum(s.value for s in unrouted if s.labels["status"] == "404") >= 3
     assert "unknown" not in {s.labels["route"] for s in samples}
+
+
+def _verifications(gateway) -> dict[str, float]:
+    return {s.labels["result"]: s.value for s in _samples(gateway, "gateway_token_verifications_total")}
+
+
+def test_token_verifications_are_counted_by_result(gateway, stubs):
+    before = _verifications(gateway)
+    token = bearer(user_id=uuid.uuid4().int % 100_000)
+    gateway.request("GET", "/api/loan/42", headers=token)  # verified
+    gateway.request("GET", "/api/loan/42", headers=token)  # the same token again: from the memory of verified ones
+    gateway.request("GET", "/api/loan/42")
+    gateway.request("GET", "/api/loan/42", headers={"Authorization": "Token abc"})
+    gateway.request("GET", "/api/loan/42", headers=bearer(lifetime=-120))
+    gateway.request("GET", "/api/loan/42", headers=bearer(token_type="refresh"))
+
+    after = _verifications(gateway)
+    grown = {result: after[result] - before.get(result, 0) for result in after if after[result] != before.get(result)}
+    assert grown == {"valid": 1, "cached": 1, "missing": 1, "malformed_header": 1, "expired": 1, "wrong_type": 1}
