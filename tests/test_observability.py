@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.actors import approved_agent, sign_up
+from tests.client import Client
+from tests.deploy.test_dashboards import dashboard_metric_names
 from tests.deploy.test_observability_rules import alert_metric_names
 from tests.harness import wait_for
 
@@ -76,15 +80,35 @@ def test_openapi_document_covers_every_public_path(system):
     assert not any("/internal/" in path for path in paths)
 
 
-def test_every_metric_the_alerts_query_is_on_some_process_metrics(system):
-    system.gateway.get("/api/user/.well-known/jwks.json")  # at least one forwarded request, so its series exist
+def _exercise_the_gateways_labelled_counters(system, admin) -> None:
+    """One of each event the gateway's labelled counters count: their series exist only once something happened."""
+    gateway = system.gateway
+    gateway.get("/api/user/.well-known/jwks.json")  # a forwarded request
+    assert gateway.as_token("not-a-token").get("/api/loan/list-loans-admin-agent").status == 401  # a token refused
+    owner = approved_agent(gateway, admin)
+    made = admin.api.post(
+        "/api/user/api-keys", {"name": f"metrics-{owner.id}", "owner_id": owner.id, "scopes": ["loans:read"]}
+    )
+    assert made.status == 201, made.body
+    with_key = Client(gateway.base_url, headers={"X-API-Key": made.data["key"]})
+    assert with_key.get("/api/loan/list-loans-admin-agent").status == 200
+    email = f"limited-{uuid.uuid4().hex[:10]}@example.com"
+    statuses = [gateway.post("/api/user/login", {"email": email, "password": "wrong"}).status for _ in range(12)]
+    assert statuses[-1] == 429, statuses  # the gateway's per-email login limit: 10 a minute
 
-    exposed: set[str] = set()
+
+def test_every_metric_the_alerts_and_dashboards_query_is_on_some_process_metrics(system, admin):
+    _exercise_the_gateways_labelled_counters(system, admin)
+
+    exposed = {"up"}  # Prometheus' own, per scrape target
     for label in ("gateway", "user", "loan", "notification"):
         client = system.gateway if label == "gateway" else system.service(label)
         reply = client.get("/metrics", headers={"Accept": "text/plain"})
         assert reply.status == 200, label
-        lines = [line for line in reply.body.decode().splitlines() if line and not line.startswith("#")]
-        exposed |= {line.split("{")[0].split(" ")[0] for line in lines}
+        for family in text_string_to_metric_families(reply.body.decode()):
+            # A family declared with no sample yet (e.g. no failed read) still exists; its samples' names too.
+            exposed |= {family.name, f"{family.name}_total"} if family.type == "counter" else {family.name}
+            exposed |= {sample.name for sample in family.samples}
 
-    assert alert_metric_names() <= exposed, f"queried but not exposed: {sorted(alert_metric_names() - exposed)}"
+    queried = alert_metric_names() | dashboard_metric_names()
+    assert queried <= exposed, f"queried but not exposed: {sorted(queried - exposed)}"

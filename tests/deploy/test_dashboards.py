@@ -101,15 +101,24 @@ def _families(source: str, kinds: str) -> list[tuple[str, str]]:
 
 def _exposed(kind: str, name: str) -> set[str]:
     """The sample names prometheus_client writes for a family of that kind."""
-    if kind == "Counter":
+    if kind in ("Counter", "CounterMetricFamily"):
         return {name if name.endswith("_total") else f"{name}_total"}
     if kind == "Histogram":
         return {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
     return {name}
 
 
+BUSINESS_METRICS = [
+    ROOT / "common" / "common" / "business_metrics.py",
+    ROOT / "user_service" / "users" / "metrics.py",
+    ROOT / "loan_service" / "loans" / "metrics.py",
+    ROOT / "notification_service" / "notifications" / "metrics.py",
+]
+
+
 def code_metric_names() -> set[str]:
-    """What the processes export: the gateway's own metrics and django-prometheus' on every service."""
+    """What the processes export: the gateway's own metrics, django-prometheus' on every service and the
+    business figures each service reads from its database (common.business_metrics)."""
     gateway = (ROOT / "gateway_project" / "gateway" / "metrics.py").read_text()
     spec = importlib.util.find_spec("django_prometheus")
     assert spec is not None, "django-prometheus is not installed (requirements)"
@@ -118,6 +127,9 @@ def code_metric_names() -> set[str]:
     names = {"up"}  # Prometheus' own, per scrape target
     for kind, name in _families(gateway, "Counter|Histogram|Gauge") + _families(middleware, "Counter|Histogram"):
         names |= _exposed(kind, name)
+    for path in BUSINESS_METRICS:
+        for kind, name in _families(path.read_text(), "GaugeMetricFamily|CounterMetricFamily"):
+            names |= _exposed(kind, name)
     return names
 
 
@@ -238,7 +250,18 @@ def test_every_metric_a_dashboard_queries_is_exported_by_the_code():
 
     assert "gateway_requests_total" in exported
     assert "django_http_responses_total_by_status_total" in exported
+    assert {"lms_loans", "lms_loans_decided_total", "lms_outbox_oldest_unsent_age_seconds"} <= exported
     assert queried <= exported, f"queried but exported by no process: {sorted(queried - exported)}"
+
+
+def test_the_overview_charts_the_business_and_pipeline_figures():
+    queried = set()
+    for expr in expressions(_dashboard(GRAFANA / "dashboards" / "overview.json")):
+        queried |= metric_names(substituted(expr))
+
+    business = {name for name in code_metric_names() if name.startswith("lms_")}
+    assert business <= queried, f"not on the overview: {sorted(business - queried)}"
+    assert {"up", "gateway_requests_total", "gateway_token_verifications_total", "gateway_breaker_state"} <= queried
 
 
 def test_the_gateway_dashboard_compares_the_release_groups_per_upstream():
