@@ -264,6 +264,19 @@ def test_the_overview_charts_the_business_and_pipeline_figures():
     assert {"up", "gateway_requests_total", "gateway_token_verifications_total", "gateway_breaker_state"} <= queried
 
 
+def test_figures_read_from_a_database_are_never_summed_over_instances():
+    """Each instance of a service reports its database's figure: summing two replicas would double it."""
+    per_process = {"lms_metrics_read_errors_total"}  # each process counts its own failed reads
+    summed = [
+        expr
+        for path in DASHBOARDS
+        for expr in expressions(_dashboard(path))
+        if any(name.startswith("lms_") for name in metric_names(substituted(expr)) - per_process)
+        and re.search(r"\bsum\b", expr)
+    ]
+    assert not summed, summed
+
+
 def test_the_gateway_dashboard_compares_the_release_groups_per_upstream():
     board = _dashboard(GRAFANA / "dashboards" / "gateway.json")
     panels = _panels(board["panels"])
