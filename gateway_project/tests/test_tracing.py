@@ -161,3 +161,30 @@ def test_on_a_failed_attempt_is_an_error_span(client, settings, traced):
     assert forward.status.status_code == StatusCode.ERROR
     assert forward.attributes["gateway.instance"] == "http://127.0.0.1:9"
     assert "http.response.status_code" not in forward.attributes
+
+
+def test_on_a_retry_that_reaches_the_next_instance_succeeds_under_the_same_request(client, settings, stub, traced):
+    settings.UPSTREAMS = {name: ["http://127.0.0.1:9", stub.url] for name in ("user", "loan", "notification")}
+    settings.GATEWAY_MAX_RETRIES = 3
+    upstreams.upstreams.cache_clear()
+    try:
+        for _ in range(4):  # the balancer alternates: some requests go to the dead instance first
+            signup(client)
+    finally:
+        upstreams.upstreams.cache_clear()
+
+    spans = traced()
+    retried = {}
+    for span in spans:
+        if span.name == "gateway.forward user":
+            retried.setdefault(span.parent.span_id, []).append(span)
+    recovered = [attempts for attempts in retried.values() if len(attempts) > 1]
+    assert recovered, "no request met the dead instance first"
+    for attempts in recovered:
+        first, *_, last = attempts
+        assert (first.attributes["gateway.instance"], first.status.status_code) == (
+            "http://127.0.0.1:9",
+            StatusCode.ERROR,
+        )
+        assert (last.attributes["gateway.instance"], last.attributes["http.response.status_code"]) == (stub.url, 200)
+        assert [span.attributes["gateway.attempt"] for span in attempts] == list(range(1, len(attempts) + 1))
