@@ -93,3 +93,14 @@ def approved_agent(gateway: Client, admin: Actor) -> Actor:
     assert reply.status == 200, reply.body
     # The approval ended the agent's sessions (their tokens carried is_approved: false): they sign in again.
     return sign_in(gateway, agent.email)
+
+
+def requested_loan(gateway: Client, admin: Actor, *, principal: str, months: int) -> tuple[Actor, Actor, dict]:
+    """A new customer, an approved agent, and the loan the agent requested for the customer (NEW)."""
+    customer = sign_up(gateway, "customer")
+    agent = approved_agent(gateway, admin)
+    created = agent.api.post(
+        "/api/loan/customer-loan", {"customer_id": customer.id, "principal": principal, "months": months}
+    )
+    assert created.status == 201, created.body
+    return customer, agent, created.data

@@ -60,14 +60,18 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"test artefact: {path}")
 
 
-@pytest.fixture(scope="session")
-def smtp():
-    server = CapturingSMTP()
+def _serving(server):
+    """Start `server`, yield it, and stop it after, also on failure (a fixture's body: `yield from`)."""
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp():
+    yield from _serving(CapturingSMTP())
 
 
 @pytest.fixture(scope="session")
@@ -80,23 +84,13 @@ def broker(tmp_path_factory):
     if not redis_available():
         yield None
         return
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serving(RedisServer(tmp_path_factory.mktemp("redis")))
 
 
 @pytest.fixture(scope="session")
 def otlp():
     """Where every process of the system exports its spans: the suite runs with tracing on, as production can."""
-    receiver = OTLPReceiver()
-    receiver.start()
-    try:
-        yield receiver
-    finally:
-        receiver.stop()
+    yield from _serving(OTLPReceiver())
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pyotp
 import pytest
 
 from tests import browser as chromium
-from tests.actors import PASSWORD, approved_agent, sign_in, sign_up
+from tests.actors import PASSWORD, approved_agent, requested_loan, sign_in, sign_up
 
 ADMINS = ["user", "loan", "notification"]
 FIGURES = ["loans_disbursed", "outstanding_principal", "collected_in_period", "par30"]
@@ -94,13 +94,8 @@ def test_an_admin_approves_a_waiting_agent_in_user_services_admin(system, admin,
 
 def test_an_admin_of_user_service_decides_disburses_and_repays_a_loan_in_loan_services_admin(system, admin, browser):
     gateway = system.gateway
-    customer = sign_up(gateway, "customer")
-    agent = approved_agent(gateway, admin)
-    created = agent.api.post(
-        "/api/loan/customer-loan", {"customer_id": customer.id, "principal": "10000.00", "months": 12}
-    )
-    assert created.status == 201, created.body
-    loan_id = created.data["id"]
+    customer, _, loan = requested_loan(gateway, admin, principal="10000.00", months=12)
+    loan_id = loan["id"]
     api_path = f"/api/loan/{loan_id}"
 
     # One admin identity: user_service's admin signs in here; loan_service keeps no password.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from tests.actors import approved_agent, sign_up
+from tests.actors import requested_loan
 from tests.harness import wait_for
 from tests.otlp import OTLPReceiver, ReceivedSpan
 
@@ -46,14 +46,8 @@ def _one(spans: list[ReceivedSpan], **wanted) -> ReceivedSpan:
 
 
 def test_a_loan_decision_is_one_trace_from_the_gateway_to_the_email(system, admin, otlp, smtp):
-    gateway = system.gateway
-    customer = sign_up(gateway, "customer")
-    agent = approved_agent(gateway, admin)
-    created = agent.api.post(
-        "/api/loan/customer-loan", {"customer_id": customer.id, "principal": "90000", "months": 12}
-    )
-    assert created.status == 201, created.body
-    loan_id = created.data["id"]
+    customer, _, loan = requested_loan(system.gateway, admin, principal="90000", months=12)
+    loan_id = loan["id"]
 
     # A client's trace context is not trusted at the public edge: the decision starts a trace of its own.
     decided = admin.api.put(

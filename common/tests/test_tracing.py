@@ -130,18 +130,24 @@ def test_spans_carry_the_service_name(spans):
     assert spans()[0].resource.attributes["service.name"] == "common_tests"
 
 
-def test_spans_name_the_process_role_and_pid(monkeypatch):
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+def _resource_of_a_span(service_name: str, **options) -> dict:
+    """Tracing on just for one span, configured with these arguments: that span's resource attributes."""
     exporter = InMemorySpanExporter()
-    tracing.configure_tracing("loan_service", role="relay", exporter=exporter)
+    tracing.configure_tracing(service_name, exporter=exporter, **options)
     try:
         with tracing.get_tracer("test").start_as_current_span("work"):
             pass
         tracing.force_flush()
     finally:
         tracing.shutdown_tracing()
+    return dict(exporter.get_finished_spans()[0].resource.attributes)
 
-    resource = exporter.get_finished_spans()[0].resource.attributes
+
+def test_spans_name_the_process_role_and_pid(monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+
+    resource = _resource_of_a_span("loan_service", role="relay")
+
     assert (resource["lms.process"], resource["process.pid"]) == ("relay", os.getpid())
 
 
@@ -193,16 +199,8 @@ def test_sqlite_queries_are_spans_of_the_request(spans):
 def test_otel_service_name_renames_the_process(monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "loan-worker")
-    exporter = InMemorySpanExporter()
-    tracing.configure_tracing("loan_service", exporter=exporter)
-    try:
-        with tracing.get_tracer("test").start_as_current_span("work"):
-            pass
-        tracing.force_flush()
-    finally:
-        tracing.shutdown_tracing()
 
-    assert exporter.get_finished_spans()[0].resource.attributes["service.name"] == "loan-worker"
+    assert _resource_of_a_span("loan_service")["service.name"] == "loan-worker"
 
 
 def test_a_log_line_inside_a_span_carries_its_trace_and_span_ids(spans, json_logs):
