@@ -107,7 +107,7 @@ class ListLoansView(APIView):
         customer_id = serializers.IntegerField(required=False)
         agent_id = serializers.IntegerField(required=False)
         ordering = serializers.ChoiceField(
-            choices=["created_at", "-created_at", "principal", "-principal"], required=False, default=""
+            choices=["created_at", "-created_at", "principal", "-principal"], required=False
         )
         overdue = serializers.BooleanField(required=False, allow_null=True, default=None)
         min_dpd = serializers.IntegerField(min_value=0, max_value=100_000, required=False)

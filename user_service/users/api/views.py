@@ -352,7 +352,7 @@ class ListUsersView(APIView):
     permission_classes = [IsAdmin]
 
     class FilterSerializer(serializers.Serializer):
-        role = serializers.ChoiceField(choices=Role.values, required=False, default="")
+        role = serializers.ChoiceField(choices=Role.values, required=False)  # absent: every role
         is_approved = serializers.BooleanField(required=False, allow_null=True, default=None)
         search = serializers.CharField(max_length=100, required=False, default="")
 
