@@ -27,6 +27,7 @@ __all__ = ["PASSWORD", "unique_email"]
 # the databases.
 MODULE_ORDER = [
     "test_story",
+    "test_generated_client",
     "test_tracing",
     "test_roles",
     "test_observability",
