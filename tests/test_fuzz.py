@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
 from schemathesis.core.failures import FailureGroup
 
-from tests.actors import approved_agent
+from tests.actors import approved_agent, sign_up
 
 # Cases per operation; FUZZ_EXAMPLES raises it for a longer local run.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "4"))
@@ -31,12 +31,16 @@ SCHEMAS = {
 
 @pytest.fixture(scope="module")
 def tokens(system, admin) -> dict[str, str]:
-    """An approved agent's token: it reaches most operations, so the fuzzer gets past authentication."""
-    return {"agent": approved_agent(system.gateway, admin).access, "admin": admin.access}
+    """Each role's token: an approved agent reaches most operations, a customer their own loans and notifications."""
+    return {
+        "agent": approved_agent(system.gateway, admin).access,
+        "admin": admin.access,
+        "customer": sign_up(system.gateway, "customer").access,
+    }
 
 
 @pytest.mark.parametrize("label", list(SCHEMAS))
-@pytest.mark.parametrize("who", ["agent", "admin"])
+@pytest.mark.parametrize("who", ["agent", "admin", "customer"])
 def test_no_server_error_and_every_error_in_the_envelope(system, tokens, label, who):
     base_url = system.url(label)
     schema = schemathesis.openapi.from_url(base_url + SCHEMAS[label])
