@@ -51,6 +51,17 @@ SERVICE_TEMPLATES = [
 DEFAULT_MAX_PAGE_DEPTH = 10_000
 
 
+def allowed_hosts(default: list[str]) -> list[str]:
+    """ALLOWED_HOSTS (a comma-separated list; `default` without it), and POD_IP when it is set.
+
+    Kubernetes gives each pod its address in POD_IP (the downward API): Prometheus
+    scrapes every pod by that address, so each replica is counted on its own.
+    """
+    hosts = env_list("ALLOWED_HOSTS", default)
+    pod_ip = env_str("POD_IP", "")
+    return [*hosts, pod_ip] if pod_ip and pod_ip not in hosts else hosts
+
+
 def web_basics(*, var: Path, service: str) -> dict:
     """Time zone, static files (the admin's, served by WhiteNoise), the request body limit, the page depth and
     the admin's cookies and session limits."""

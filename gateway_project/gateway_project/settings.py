@@ -4,6 +4,7 @@ from pathlib import Path
 
 from corsheaders.defaults import default_headers
 
+from common.django_settings import allowed_hosts
 from common.env import env_bool, env_float, env_int, env_list, env_secret, env_str, is_development
 from common.logging import logging_config
 
@@ -12,7 +13,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = env_secret("DJANGO_SECRET_KEY", "dev-only-gateway-secret-key-change-me")  # Django signing key
 DEBUG = env_bool("DJANGO_DEBUG", False)  # never true outside development
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver", "gateway"])
+ALLOWED_HOSTS = allowed_hosts(["localhost", "127.0.0.1", "[::1]", "testserver", "gateway"])
 
 INSTALLED_APPS = ["django.contrib.staticfiles", "corsheaders", "ninja", "gateway"]
 MIDDLEWARE = [

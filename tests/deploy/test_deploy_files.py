@@ -48,6 +48,7 @@ DEFAULT_IS_FINE = {
     "GATEWAY_BREAKER_RESET_SECONDS": "5 s",
     "GATEWAY_HEALTH_INTERVAL": "5 s",
     "PROMETHEUS_MULTIPROC_DIR": "per-process metrics",
+    "POD_IP": "Kubernetes only (the downward API): compose scrapes each service by its name",
 }
 ENV_READERS = {"env_str", "env_bool", "env_int", "env_float", "env_list", "env_secret"}
 

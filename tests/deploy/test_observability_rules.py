@@ -74,3 +74,47 @@ def alert_metric_names() -> set[str]:
 
 def _load(name: str) -> dict:
     return yaml.safe_load((OBSERVABILITY / name).read_text())
+
+
+K8S = OBSERVABILITY.parent / "k8s"
+
+
+def _k8s_objects(kind: str) -> dict[str, dict]:
+    """Every object of `kind` in docker/k8s, by name."""
+    found = {}
+    for path in sorted(K8S.glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and document.get("kind") == kind:
+                found[document["metadata"]["name"]] = document
+    return found
+
+
+@needs_promtool
+def test_the_kubernetes_scrape_configuration_is_valid():
+    result = _promtool("check", "config", "prometheus-k8s.yml")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_kubernetes_scrapes_every_pod_of_the_jobs_compose_scrapes():
+    compose = yaml.safe_load((OBSERVABILITY / "prometheus.yml").read_text())["scrape_configs"]
+    kubernetes = yaml.safe_load((OBSERVABILITY / "prometheus-k8s.yml").read_text())["scrape_configs"]
+    deployments, services = _k8s_objects("Deployment"), _k8s_objects("Service")
+
+    assert [job["job_name"] for job in kubernetes] == [job["job_name"] for job in compose]
+    for job in kubernetes:
+        name = job["job_name"]
+        [discovery] = job["dns_sd_configs"]
+        assert discovery["names"] == [f"{name}-pods.lms.svc.cluster.local"], name
+        assert discovery["type"] == "A"
+        headless = services[f"{name}-pods"]["spec"]
+        assert headless["clusterIP"] == "None", name  # one A record per pod, not the Service's one address
+        pod = deployments[name]["spec"]["template"]
+        assert headless["selector"] == deployments[name]["spec"]["selector"]["matchLabels"], name
+        [container] = pod["spec"]["containers"]
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        [port] = headless["ports"]
+        assert ports[port["targetPort"]] == port["port"] == discovery["port"], name
+        # Scraped by its address, the pod must accept that address as a host (common.django_settings).
+        env = {variable["name"]: variable for variable in container["env"]}
+        assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}, name

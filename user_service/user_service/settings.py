@@ -7,6 +7,7 @@ from common.celery_config import COMMON_CELERY_SETTINGS, broker_settings
 from common.django_settings import (
     SERVICE_MIDDLEWARE,
     SERVICE_TEMPLATES,
+    allowed_hosts,
     idempotency_settings,
     shared_cache,
     web_basics,
@@ -31,7 +32,7 @@ VAR_DIR = var_dir(__file__)
 
 SECRET_KEY = env_secret("DJANGO_SECRET_KEY", "dev-only-user-service-secret-key-change-me")  # Django signing key
 DEBUG = env_bool("DJANGO_DEBUG", False)  # never true outside development
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver", "user-service"])
+ALLOWED_HOSTS = allowed_hosts(["localhost", "127.0.0.1", "[::1]", "testserver", "user-service"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])  # origins allowed to post the admin forms
 
 INSTALLED_APPS = [
