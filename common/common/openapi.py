@@ -8,6 +8,7 @@ authenticator (an operation with no security listed reads as needing no token).
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiParameter
 
 from common.envelope_schema import (
     CORRELATION_HEADER,
@@ -17,6 +18,17 @@ from common.envelope_schema import (
     RETRY_AFTER_HEADER,
     error_envelope,
     success_envelope,
+)
+from common.idempotency import MAX_KEY_LENGTH
+
+# The header as common.idempotency.middleware.parse_key takes it, bare: 1 to 255 printable ASCII characters,
+# neither starting nor ending with a space (they are stripped) nor starting with a quote (the quoted form).
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_KEY,
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": r"^[!#-~]([ -~]*[!-~])?$"},
+    OpenApiParameter.HEADER,
+    required=True,
+    description="A unique key per operation (1 to 255 printable ASCII characters); a repeat replays the first reply.",
 )
 
 

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from common.authentication import bearer_token, get_verifier
 from common.errors import ErrorCode, json_error
-from common.idempotency import records
+from common.idempotency import MAX_KEY_LENGTH, records
 from common.idempotency.models import IdempotencyKey
 from common.tokens import InvalidToken
 
@@ -29,7 +29,6 @@ logger = logging.getLogger("lms.idempotency")
 META_KEY = "HTTP_IDEMPOTENCY_KEY"
 REPLAYED_HEADER = "Idempotent-Replayed"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-MAX_KEY_LENGTH = 255
 MAX_SCOPE_LENGTH = 255
 REQUIRED = "required"
 EXEMPT = "exempt"

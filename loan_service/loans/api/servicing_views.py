@@ -7,12 +7,13 @@ import re
 from django.http import FileResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.views import APIView
 
 from common import scopes
 from common.api import accepted, created, ok, validated
+from common.openapi import IDEMPOTENCY_KEY_PARAMETER
 from common.pagination import PageOutput, PageParams, paginate
 from common.permissions import IsAdmin, IsAdminApprovedAgentOrCustomer, IsAdminOrApprovedAgent
 from loans import selectors, servicing, statements
@@ -21,17 +22,22 @@ from loans.errors import LoanNotActive, StatementNotReady
 from loans.models import LoanTransaction, Statement
 
 AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,2})?$")
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=True,
-    description="A unique key per operation (at most 255 characters); a repeat replays the first reply.",
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": AMOUNT.pattern,
+        "not": {"pattern": r"^0+(\.0+)?$"},  # more than 0
+        "example": "150.25",
+    }
 )
-
-
 class AmountField(serializers.DecimalField):
-    """A positive amount of money: a string (or a whole number) with at most two decimals; never a float."""
+    """A positive amount of money: a string (or a whole number) with at most two decimals; never a float.
+
+    Documented as the string it is normally sent as: at most 12 digits, two decimals, more than 0.
+    """
 
     def __init__(self, **kwargs):
         super().__init__(max_digits=14, decimal_places=2, min_value=0, **kwargs)
@@ -106,7 +112,7 @@ class DisburseLoanView(APIView):
     class InputSerializer(serializers.Serializer):
         date = serializers.DateField(required=False)
 
-    @extend_schema(request=InputSerializer, responses={200: LoanOutput}, parameters=[IDEMPOTENCY_HEADER])
+    @extend_schema(request=InputSerializer, responses={200: LoanOutput}, parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, request, loan_id: int):
         data = validated(self.InputSerializer, request.data)
         loan = servicing.disburse_loan(loan_id=loan_id, admin_id=request.user.id, on=data.get("date"), request=request)
@@ -152,7 +158,7 @@ class RepaymentsView(APIView):
         amount = AmountField()
         date = serializers.DateField(required=False)
 
-    @extend_schema(request=InputSerializer, responses={201: TransactionReply}, parameters=[IDEMPOTENCY_HEADER])
+    @extend_schema(request=InputSerializer, responses={201: TransactionReply}, parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, request, loan_id: int):
         data = validated(self.InputSerializer, request.data)
         tx, loan = servicing.record_repayment(
